@@ -1,0 +1,3 @@
+"""brokkr_broker_app."""
+
+__all__: list[str] = []

@@ -1,0 +1,133 @@
+"""The Starlette application factory. No I/O at import time: ``create_app`` is called by the CLI or tests."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from brokkr_broker_app.auth import AuthMiddleware
+from brokkr_broker_app.background import broker_tasks
+from brokkr_broker_app.container import BrokerContainer
+from brokkr_broker_app.cors import LiveCorsMiddleware
+from brokkr_broker_app.errors import brokkr_error_handler, http_error_handler, unhandled_error_handler
+from brokkr_broker_app.logs import RequestLogger, apply_log_level
+from brokkr_broker_app.metrics import MetricsMiddleware
+from brokkr_broker_app.routes import all_routes
+from brokkr_broker_app.runtime import DYNAMIC_KEYS, ConfigChange, ReloadResult
+from brokkr_domain.errors import BrokkrError
+from brokkr_domain.model import Caller
+from brokkr_domain.settings import Settings, flatten
+from brokkr_domain.usecases import auth
+
+log = logging.getLogger("brokkr.broker")
+
+
+def _stringify(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    return "" if value is None else str(value)
+
+
+def make_reloader(container: BrokerContainer) -> Callable[[Caller], ReloadResult]:
+    """Re-read defaults < file < environment, apply dynamic keys, report static ones as needing a restart."""
+
+    def reload(caller: Caller) -> ReloadResult:
+        loader: Callable[[], Settings] = container.config_loader()
+        live = container.live()
+        old = flatten(live.current)
+        new_settings = loader()
+        new = flatten(new_settings)
+        changes = tuple(
+            ConfigChange(
+                key=key,
+                old_value=_stringify(old[key]),
+                new_value=_stringify(new[key]),
+                applied=key in DYNAMIC_KEYS,
+            )
+            for key in sorted(new)
+            if new[key] != old.get(key) and not key.endswith(("pak_hash", "encryption_key", "pak"))
+        )
+        live.replace(new_settings)
+        result = ReloadResult(reloaded_at=datetime.now(UTC), changes=changes)
+        container.services().audit_entry(
+            caller,
+            "config.reloaded",
+            "config",
+            None,
+            {"changes": [{"key": c.key, "applied": c.applied} for c in changes]},
+        )
+        log.info("configuration reloaded: %s", result.message)
+        return result
+
+    return reload
+
+
+def create_app(container: BrokerContainer, *, run_background_tasks: bool = True) -> Starlette:
+    services = container.services()
+    live = container.live()
+    metrics = container.metrics()
+    cache = container.auth_cache()
+    audit_writer = container.audit_writer()
+    sender = container.webhook_sender()
+    tasks, worker = broker_tasks(services, live, sender, metrics)
+    live.subscribe(lambda s: apply_log_level(s.log.level))
+    live.subscribe(lambda s: setattr(cache, "ttl", float(s.broker.auth_cache_ttl_seconds)))
+
+    def authenticate(header: str | None) -> Any:
+        return auth.authenticate(services, header)
+
+    def refresh_fleet_metrics() -> None:
+        with services.uow() as uow:
+            agents = [(str(a.id), a.name, a.status, a.last_heartbeat) for a in uow.agents.list()]
+            stacks = len(uow.stacks.list())
+            objects = uow.deployment_objects.count()
+        metrics.set_fleet(agents, stacks, objects)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        audit_writer.start()
+        if run_background_tasks:
+            for task in tasks:
+                task.start()
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.signal_stop()
+            for task in tasks:
+                task.join(timeout=live.current.broker.shutdown_grace_seconds)
+            worker.close()
+            audit_writer.stop()
+            log.info("broker stopped: background tasks finished, audit log flushed")
+
+    app = Starlette(
+        routes=all_routes(),
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics, on_request=RequestLogger()),
+            Middleware(LiveCorsMiddleware, live=live),
+            Middleware(AuthMiddleware, authenticate=authenticate, cache=cache, on_failure=services),
+        ],
+        exception_handlers={
+            BrokkrError: brokkr_error_handler,
+            HTTPException: http_error_handler,
+            Exception: unhandled_error_handler,
+        },
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.auth_cache = cache
+    app.state.metrics = metrics
+    app.state.ping = container.ping()
+    app.state.refresh_fleet_metrics = refresh_fleet_metrics
+    app.state.reload_config = make_reloader(container)
+    app.state.webhook_sender = sender
+    app.state.tasks = tasks
+    app.state.audit_writer = audit_writer
+    return app

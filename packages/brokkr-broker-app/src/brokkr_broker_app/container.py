@@ -1,0 +1,54 @@
+"""The broker's one dependency-injector container: every long-lived component, built once per process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from brokkr_broker_app.audit_writer import BatchedAuditWriter
+from brokkr_broker_app.auth import AuthCache
+from brokkr_broker_app.metrics import BrokerMetrics
+from brokkr_broker_app.runtime import LiveSettings
+from brokkr_broker_app.webhook_sender import HttpxWebhookSender
+from brokkr_domain.pak import PakSettings
+from brokkr_domain.ports import RandomIds, SystemClock
+from brokkr_domain.settings import Settings
+from brokkr_domain.usecases.context import Services
+
+
+def _pak_settings(settings: Settings) -> PakSettings:
+    pak = settings.pak
+    return PakSettings(
+        prefix=pak.prefix,
+        short_token_prefix=pak.short_token_prefix,
+        short_token_length=pak.short_token_length,
+        long_token_length=pak.long_token_length,
+    )
+
+
+class BrokerContainer(containers.DeclarativeContainer):
+    """``settings``, ``uow_factory``, ``ping`` and ``config_loader`` are provided by the caller (CLI or tests)."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    uow_factory: providers.Dependency[Any] = providers.Dependency()
+    ping: providers.Dependency[Any] = providers.Dependency()
+    config_loader: providers.Dependency[Any] = providers.Dependency()
+
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(RandomIds)
+    live = providers.Singleton(LiveSettings, settings)
+    audit_writer = providers.Singleton(BatchedAuditWriter, uow_factory)
+    services = providers.Singleton(
+        Services,
+        uow=uow_factory,
+        clock=clock,
+        ids=ids,
+        audit=audit_writer,
+        pak_settings=providers.Callable(_pak_settings, settings),
+    )
+    auth_cache = providers.Singleton(
+        AuthCache, ttl_seconds=providers.Callable(lambda s: float(s.broker.auth_cache_ttl_seconds), settings)
+    )
+    metrics = providers.Singleton(BrokerMetrics)
+    webhook_sender = providers.Singleton(HttpxWebhookSender)
