@@ -30,7 +30,9 @@ API_PREFIX = "/api/v1"
 class AuthCache:
     """PAK hash → actor, bounded and expiring; thread-safe."""
 
-    def __init__(self, ttl_seconds: float, max_entries: int = 10_000, now: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, ttl_seconds: float, max_entries: int = 10_000, now: Callable[[], float] = time.monotonic
+    ):
         self.ttl = ttl_seconds
         self.max_entries = max_entries
         self._now = now
@@ -81,7 +83,12 @@ class AuthMiddleware:
     """Pure ASGI middleware guarding ``/api/v1`` (the spec document itself stays public)."""
 
     def __init__(
-        self, app: ASGIApp, *, authenticate: Authenticator, cache: AuthCache, on_failure: Services | None = None
+        self,
+        app: ASGIApp,
+        *,
+        authenticate: Authenticator,
+        cache: AuthCache,
+        on_failure: Services | None = None,
     ) -> None:
         self.app = app
         self.authenticate = authenticate
@@ -112,7 +119,9 @@ class AuthMiddleware:
             code = exc.code if status == 503 else "unauthorized"
             if status == 401 and self.services is not None:
                 client = scope.get("client")
-                failed = Caller(actor=Actor.system(), ip_address=client[0] if client else None, user_agent=user_agent)
+                failed = Caller(
+                    actor=Actor.system(), ip_address=client[0] if client else None, user_agent=user_agent
+                )
                 self.services.audit_entry(
                     failed, "auth.failed", "pak", None, {"path": path, "reason": exc.message}
                 )
@@ -131,4 +140,3 @@ class AuthMiddleware:
         actor = await run_in_threadpool(self.authenticate, header)
         self.cache.put(pak_hash, actor)
         return actor
-

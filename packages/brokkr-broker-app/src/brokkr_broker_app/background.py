@@ -26,7 +26,9 @@ log = logging.getLogger("brokkr.broker.tasks")
 
 
 class PeriodicTask:
-    def __init__(self, name: str, interval: Callable[[], float], run: Callable[[], object], metrics: BrokerMetrics):
+    def __init__(
+        self, name: str, interval: Callable[[], float], run: Callable[[], object], metrics: BrokerMetrics
+    ):
         self.name = name
         self.interval = interval
         self.run = run
@@ -62,7 +64,9 @@ class WebhookDeliveryWorker:
     """Claims a batch of broker-routed deliveries and POSTs them in parallel (a slow receiver holds only its own
     slot, bounded by its subscription's timeout)."""
 
-    def __init__(self, services: Services, live: LiveSettings, sender: HttpxWebhookSender, metrics: BrokerMetrics):
+    def __init__(
+        self, services: Services, live: LiveSettings, sender: HttpxWebhookSender, metrics: BrokerMetrics
+    ):
         self.services = services
         self.live = live
         self.sender = sender
@@ -70,7 +74,9 @@ class WebhookDeliveryWorker:
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="webhook")
 
     def tick(self) -> int:
-        batch = webhooks.claim_broker_batch(self.services, self.live.current.broker.webhook_delivery_batch_size)
+        batch = webhooks.claim_broker_batch(
+            self.services, self.live.current.broker.webhook_delivery_batch_size
+        )
         futures = [self.pool.submit(self._deliver, delivery, sub) for delivery, sub in batch]
         for future in futures:
             future.result()

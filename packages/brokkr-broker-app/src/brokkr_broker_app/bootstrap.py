@@ -17,7 +17,9 @@ CONFIG_ENV = "BROKKR_CONFIG_FILE"
 ADMIN_PAK_FILE = "admin.pak"
 
 
-def config_loader(config_file: str | None, environ: Mapping[str, str] | None = None) -> Callable[[], Settings]:
+def config_loader(
+    config_file: str | None, environ: Mapping[str, str] | None = None
+) -> Callable[[], Settings]:
     """A function that re-reads defaults < file < environment (used at start and on every reload)."""
     env = os.environ if environ is None else environ
     path = config_file or env.get(CONFIG_ENV) or None
@@ -53,7 +55,9 @@ def open_database(settings: Settings, *, auto_migrate: bool) -> Database:
     )
 
 
-def build_container(settings: Settings, database: Database, loader: Callable[[], Settings]) -> BrokerContainer:
+def build_container(
+    settings: Settings, database: Database, loader: Callable[[], Settings]
+) -> BrokerContainer:
     container = BrokerContainer()
     container.settings.override(settings)
     container.uow_factory.override(database.uow)

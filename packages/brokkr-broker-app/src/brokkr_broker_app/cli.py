@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="brokkr-broker",
         description="The Brokkr broker: the control plane that agents pull their Kubernetes manifests from.",
     )
-    p.add_argument("--config", help="TOML config file (default: $BROKKR_CONFIG_FILE); env BROKKR__SECTION__KEY wins")
+    p.add_argument(
+        "--config", help="TOML config file (default: $BROKKR_CONFIG_FILE); env BROKKR__SECTION__KEY wins"
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the API (migrates and initialises the database first)")
@@ -63,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from brokkr_broker_app.server import serve
 
-            return serve(settings, loader, args.host, args.port, args.workers, bootstrap.config_path(args.config))
+            return serve(
+                settings, loader, args.host, args.port, args.workers, bootstrap.config_path(args.config)
+            )
         return _admin_command(args, settings)
     except BrokkrError as exc:
         print(f"brokkr-broker: error: {exc.message}", file=sys.stderr)
@@ -80,14 +84,20 @@ def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
         admin = Caller.system()
         init.ensure_initialized(services, preset_admin_hash=settings.broker.pak_hash)
         if args.command == "create" and args.kind == "agent":
-            agent, pak = agents.create_agent(services, _admin(), name=args.name, cluster_name=args.cluster_name)
-            print(f"Agent created successfully:\nID: {agent.id}\nName: {agent.name}\nCluster: {agent.cluster_name}")
+            agent, pak = agents.create_agent(
+                services, _admin(), name=args.name, cluster_name=args.cluster_name
+            )
+            print(
+                f"Agent created successfully:\nID: {agent.id}\nName: {agent.name}\nCluster: {agent.cluster_name}"
+            )
             print(f"Initial PAK: {pak}")
         elif args.command == "create":
             generator, pak = generators.create_generator(
                 services, _admin(), name=args.name, description=args.description
             )
-            print(f"Generator created successfully:\nID: {generator.id}\nName: {generator.name}\nInitial PAK: {pak}")
+            print(
+                f"Generator created successfully:\nID: {generator.id}\nName: {generator.name}\nInitial PAK: {pak}"
+            )
         elif args.kind == "admin":
             print(f"New admin PAK: {init.rotate_admin(services, caller=admin)}")
         elif args.kind == "agent":

@@ -41,8 +41,10 @@ class ConfigFileWatcher:
         self.path = Path(path)
         self.reload = reload
         self.enabled = env.get("BROKKR_CONFIG_WATCHER_ENABLED", "true").lower() not in ("false", "0", "no")
-        self.debounce = debounce if debounce is not None else float(
-            env.get("BROKKR_CONFIG_WATCHER_DEBOUNCE_SECONDS", "5")
+        self.debounce = (
+            debounce
+            if debounce is not None
+            else float(env.get("BROKKR_CONFIG_WATCHER_DEBOUNCE_SECONDS", "5"))
         )
         self.poll = poll
         self._stop = threading.Event()

@@ -56,7 +56,9 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return body
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 

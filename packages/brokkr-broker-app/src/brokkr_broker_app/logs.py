@@ -8,39 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import Scope
 
-LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-          "warning": logging.WARNING, "error": logging.ERROR}  # fmt: skip
-_PAK = re.compile(r"\b[A-Za-z0-9]+_[1-9A-HJ-NP-Za-km-z]{4,}_[1-9A-HJ-NP-Za-km-z]{16,}\b")
-_BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[^\s\"',]+")
-_URL_CREDS = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
-_URL_QUERY = re.compile(r"(?i)(\bhttps?://[^\s?\"']+)\?[^\s\"']*")
-
-
-def redact(text: str) -> str:
-    text = _PAK.sub("[REDACTED-PAK]", text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} [REDACTED]", text)
-    text = _URL_CREDS.sub(r"\1[REDACTED]@", text)
-    return _URL_QUERY.sub(r"\1?[REDACTED]", text)
-
-
-class RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg = cleaned
-            record.args = None
-        if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
+from brokkr_domain.redaction import RedactingFilter, level_of
 
 
 class JsonFormatter(logging.Formatter):
@@ -84,7 +58,7 @@ def configure_logging(level: str, fmt: str, stream: Any = None) -> logging.Handl
 
 
 def apply_log_level(level: str) -> None:
-    value = LEVELS.get(level.lower(), logging.INFO)
+    value = level_of(level)
     logging.getLogger().setLevel(value)
     logging.getLogger("brokkr").setLevel(value)
 

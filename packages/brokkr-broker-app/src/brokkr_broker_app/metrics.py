@@ -37,7 +37,9 @@ class BrokerMetrics:
             buckets=HTTP_BUCKETS,
             registry=r,
         )
-        self.db_queries = Counter("brokkr_database_queries_total", "Database queries", ["query_type"], registry=r)
+        self.db_queries = Counter(
+            "brokkr_database_queries_total", "Database queries", ["query_type"], registry=r
+        )
         self.db_duration = Histogram(
             "brokkr_database_query_duration_seconds",
             "Database query duration",
@@ -53,7 +55,9 @@ class BrokerMetrics:
             registry=r,
         )
         self.stacks_total = Gauge("brokkr_stacks_total", "Live stacks", registry=r)
-        self.deployment_objects_total = Gauge("brokkr_deployment_objects_total", "Live deployment objects", registry=r)
+        self.deployment_objects_total = Gauge(
+            "brokkr_deployment_objects_total", "Live deployment objects", registry=r
+        )
         self.webhook_deliveries = Counter(
             "brokkr_webhook_deliveries_total", "Webhook delivery attempts by outcome", ["outcome"], registry=r
         )
@@ -61,14 +65,18 @@ class BrokerMetrics:
             "brokkr_background_task_runs_total", "Background task runs", ["task", "outcome"], registry=r
         )
 
-    def set_fleet(self, agents: list[tuple[str, str, str, datetime | None]], stacks: int, objects: int) -> None:
+    def set_fleet(
+        self, agents: list[tuple[str, str, str, datetime | None]], stacks: int, objects: int
+    ) -> None:
         """Refresh fleet gauges from (id, name, status, last_heartbeat) rows and counts."""
         now = time.time()
         self.active_agents.set(sum(1 for _, _, status, _ in agents if status == "ACTIVE"))
         self.heartbeat_age.clear()
         for agent_id, name, _, beat in agents:
             if beat is not None:
-                self.heartbeat_age.labels(agent_id=agent_id, agent_name=name).set(max(0.0, now - beat.timestamp()))
+                self.heartbeat_age.labels(agent_id=agent_id, agent_name=name).set(
+                    max(0.0, now - beat.timestamp())
+                )
         self.stacks_total.set(stacks)
         self.deployment_objects_total.set(objects)
 
@@ -79,7 +87,9 @@ class BrokerMetrics:
 class MetricsMiddleware:
     """Counts and times every request except ``/metrics`` itself."""
 
-    def __init__(self, app: ASGIApp, *, metrics: BrokerMetrics, on_request: Callable[..., None] | None = None):
+    def __init__(
+        self, app: ASGIApp, *, metrics: BrokerMetrics, on_request: Callable[..., None] | None = None
+    ):
         self.app = app
         self.metrics = metrics
         self.on_request = on_request

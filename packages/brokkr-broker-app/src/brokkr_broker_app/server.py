@@ -40,7 +40,10 @@ def serve(
             )
         shown = "127.0.0.1" if bind_host in ("0.0.0.0", "::") else bind_host  # noqa: S104
         where = "embedded PostgreSQL" if database.server is not None else "PostgreSQL"
-        print(f"  Brokkr broker listening on http://{shown}:{bind_port} ({where}); API docs at /docs", flush=True)
+        print(
+            f"  Brokkr broker listening on http://{shown}:{bind_port} ({where}); API docs at /docs",
+            flush=True,
+        )
         app = create_app(container)
         watcher = ConfigFileWatcher(config_file, app.state.reload_config) if config_file else None
         if watcher is not None:

@@ -22,7 +22,9 @@ class HttpxWebhookSender:
             follow_redirects=False, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16)
         )
 
-    def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float) -> DeliveryOutcome:
+    def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float
+    ) -> DeliveryOutcome:
         start = time.perf_counter()
         try:
             response = self._client.post(url, content=body, headers=dict(headers), timeout=timeout_seconds)

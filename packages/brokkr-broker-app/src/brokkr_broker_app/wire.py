@@ -157,7 +157,9 @@ def query_int(request: Request, name: str, default: int, *, low: int = 0, high: 
     except ValueError:
         raise ValidationError(f"query parameter {name} must be an integer", details={"field": name}) from None
     if not low <= value <= high:
-        raise ValidationError(f"query parameter {name} must be between {low} and {high}", details={"field": name})
+        raise ValidationError(
+            f"query parameter {name} must be between {low} and {high}", details={"field": name}
+        )
     return value
 
 

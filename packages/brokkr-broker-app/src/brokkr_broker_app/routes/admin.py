@@ -35,7 +35,9 @@ async def audit_logs(request: Request) -> Response:
             if data.get(optional) is None:
                 data.pop(optional, None)
         logs.append(data)
-    return json({"logs": logs, "total": page.total, "count": page.count, "limit": page.limit, "offset": page.offset})
+    return json(
+        {"logs": logs, "total": page.total, "count": page.count, "limit": page.limit, "offset": page.offset}
+    )
 
 
 async def reload_config(request: Request) -> Response:

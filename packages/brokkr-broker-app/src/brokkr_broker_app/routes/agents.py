@@ -66,7 +66,9 @@ async def create_agent(request: Request) -> Response:
 
 async def search_agent(request: Request) -> Response:
     q = request.query_params
-    return json(await call(request, agents.find_agent, name=q.get("name"), cluster_name=q.get("cluster_name")))
+    return json(
+        await call(request, agents.find_agent, name=q.get("name"), cluster_name=q.get("cluster_name"))
+    )
 
 
 async def get_agent(request: Request) -> Response:
@@ -75,7 +77,9 @@ async def get_agent(request: Request) -> Response:
 
 async def update_agent(request: Request) -> Response:
     body, raw = await body_as(request, AgentUpdate)
-    fields = {k: v for k, v in present(raw, body, ("name", "cluster_name", "status")).items() if v is not None}
+    fields = {
+        k: v for k, v in present(raw, body, ("name", "cluster_name", "status")).items() if v is not None
+    }
     return json(await call(request, agents.update_agent, path_uuid(request), **fields))
 
 
@@ -112,7 +116,9 @@ async def list_labels(request: Request) -> Response:
 
 async def add_label(request: Request) -> Response:
     body = await parse_body(request, NewLabel)
-    label = await call(request, agents.add_agent_label, path_uuid(request), body.label, body_agent_id=body.agent_id)
+    label = await call(
+        request, agents.add_agent_label, path_uuid(request), body.label, body_agent_id=body.agent_id
+    )
     return json(label)
 
 

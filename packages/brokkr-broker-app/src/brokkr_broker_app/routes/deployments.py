@@ -99,7 +99,9 @@ async def update_health_status(request: Request) -> Response:
                 pods_total=e.summary.pods_total,
                 conditions=tuple(e.summary.conditions),
                 resources=tuple(
-                    ResourceHealth(kind=r.kind, name=r.name, namespace=r.namespace, ready=r.ready, message=r.message)
+                    ResourceHealth(
+                        kind=r.kind, name=r.name, namespace=r.namespace, ready=r.ready, message=r.message
+                    )
                     for r in e.summary.resources or ()
                 ),
             ),

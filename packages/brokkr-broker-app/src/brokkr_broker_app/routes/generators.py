@@ -33,7 +33,9 @@ async def list_generators(request: Request) -> Response:
 
 async def create_generator(request: Request) -> Response:
     body = await parse_body(request, NewGenerator)
-    generator, pak = await call(request, generators.create_generator, name=body.name, description=body.description)
+    generator, pak = await call(
+        request, generators.create_generator, name=body.name, description=body.description
+    )
     return json({"generator": generator, "pak": pak}, status=201)
 
 
@@ -48,7 +50,9 @@ async def update_generator(request: Request) -> Response:
         fields.pop("name", None)
     if fields.get("is_active") is None:
         fields.pop("is_active", None)
-    return json(await call(request, generators.update_generator, path_uuid(request), body_id=body.id, **fields))
+    return json(
+        await call(request, generators.update_generator, path_uuid(request), body_id=body.id, **fields)
+    )
 
 
 async def delete_generator(request: Request) -> Response:

@@ -56,7 +56,11 @@ async def list_stacks(request: Request) -> Response:
 async def create_stack(request: Request) -> Response:
     body = await parse_body(request, NewStack)
     stack = await call(
-        request, stacks.create_stack, name=body.name, generator_id=body.generator_id, description=body.description
+        request,
+        stacks.create_stack,
+        name=body.name,
+        generator_id=body.generator_id,
+        description=body.description,
     )
     return json(stack, status=201)
 
@@ -138,7 +142,11 @@ async def create_object(request: Request) -> Response:
 async def instantiate(request: Request) -> Response:
     body, _ = await body_as(request, Instantiation)
     obj = await call(
-        request, templates.instantiate_template, path_uuid(request, "stack_id"), body.template_id, body.parameters
+        request,
+        templates.instantiate_template,
+        path_uuid(request, "stack_id"),
+        body.template_id,
+        body.parameters,
     )
     return json(obj, status=201)
 

@@ -97,7 +97,9 @@ async def list_annotations(request: Request) -> Response:
 async def add_annotation(request: Request) -> Response:
     body = await parse_body(request, NewAnnotation)
     return json(
-        await call(request, templates.add_template_annotation, path_uuid(request), key=body.key, value=body.value)
+        await call(
+            request, templates.add_template_annotation, path_uuid(request), key=body.key, value=body.value
+        )
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from starlette.requests import Request
@@ -9,8 +10,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from brokkr_broker_app.routes._http import call, frozen, json, no_content
-from brokkr_broker_app.wire import parse_body, path_uuid, query_int, query_uuid
+from brokkr_broker_app.wire import dump, parse_body, path_uuid, query_int, query_uuid
 from brokkr_domain.errors import ValidationError
+from brokkr_domain.model import WorkOrder
 from brokkr_domain.ports import RetryScheduled
 from brokkr_domain.usecases import work_orders
 
@@ -45,6 +47,17 @@ class Completion:
     retryable: bool = True
 
 
+def work_order_json(order: WorkOrder) -> dict[str, Any]:
+    """The contract's WorkOrder plus its targeting in the request's shape (an extension clients may ignore)."""
+    data: dict[str, Any] = dump(order)
+    data["targeting"] = {
+        "agent_ids": sorted(str(a) for a in order.targeting.agent_ids),
+        "labels": sorted(order.targeting.labels),
+        "annotations": dict(sorted(order.targeting.annotations)),
+    }
+    return data
+
+
 def _bool_query(request: Request, name: str) -> bool | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -56,9 +69,10 @@ def _bool_query(request: Request, name: str) -> bool | None:
 
 async def list_orders(request: Request) -> Response:
     q = request.query_params
-    return json(
-        await call(request, work_orders.list_work_orders, status=q.get("status"), work_type=q.get("work_type"))
+    orders = await call(
+        request, work_orders.list_work_orders, status=q.get("status"), work_type=q.get("work_type")
     )
+    return json([work_order_json(o) for o in orders])
 
 
 async def create_order(request: Request) -> Response:
@@ -77,11 +91,11 @@ async def create_order(request: Request) -> Response:
         backoff_seconds=body.backoff_seconds,
         claim_timeout_seconds=body.claim_timeout_seconds,
     )
-    return json(order, status=201)
+    return json(work_order_json(order), status=201)
 
 
 async def get_order(request: Request) -> Response:
-    return json(await call(request, work_orders.get_work_order, path_uuid(request)))
+    return json(work_order_json(await call(request, work_orders.get_work_order, path_uuid(request))))
 
 
 async def delete_order(request: Request) -> Response:
@@ -90,19 +104,19 @@ async def delete_order(request: Request) -> Response:
 
 
 async def pending_for_agent(request: Request) -> Response:
-    return json(
-        await call(
-            request,
-            work_orders.pending_for_agent,
-            path_uuid(request, "agent_id"),
-            work_type=request.query_params.get("work_type"),
-        )
+    orders = await call(
+        request,
+        work_orders.pending_for_agent,
+        path_uuid(request, "agent_id"),
+        work_type=request.query_params.get("work_type"),
     )
+    return json([work_order_json(o) for o in orders])
 
 
 async def claim(request: Request) -> Response:
     body = await parse_body(request, Claim)
-    return json(await call(request, work_orders.claim_work_order, path_uuid(request), agent_id=body.agent_id))
+    order = await call(request, work_orders.claim_work_order, path_uuid(request), agent_id=body.agent_id)
+    return json(work_order_json(order))
 
 
 async def complete(request: Request) -> Response:

@@ -13,7 +13,6 @@ Rules every implementation follows (the contract suites in ``brokkr_domain.testi
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol

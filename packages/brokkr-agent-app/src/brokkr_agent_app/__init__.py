@@ -1,0 +1,3 @@
+"""brokkr_agent_app."""
+
+__all__: list[str] = []

@@ -1,0 +1,212 @@
+"""The agent's loops: each on its own thread, level-based, never dying from one bad tick.
+
+- control: heartbeat (re-reading its own status), then — when ACTIVE — full target state and reconcile;
+- work orders: polled and run on a bounded pool, off the control loop, so a 15-minute build never delays a
+  heartbeat or a deployment;
+- health, diagnostics and webhooks: each on its own interval.
+A loop whose tick fails with a transient error backs off (jittered, capped) and tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from uuid import UUID
+
+from brokkr_agent_app.metrics import AgentMetrics
+from brokkr_agent_app.status import AgentStatus
+from brokkr_domain.agent import (
+    Reconciler,
+    WorkOrderRunner,
+    deliver_pending_webhooks,
+    health_tick,
+    heartbeat_tick,
+    process_pending_diagnostics,
+    process_work_order,
+)
+from brokkr_domain.errors import BrokkrError, TransientError
+from brokkr_domain.model import AgentStatus as RecordStatus
+from brokkr_domain.model import WorkOrder
+from brokkr_domain.ports import BrokerGateway, Clock, Cluster
+from brokkr_domain.ports.http_sender import WebhookSender
+from brokkr_domain.settings import AgentSettings
+
+log = logging.getLogger("brokkr.agent")
+
+
+class Loop:
+    """Runs ``tick`` every ``interval`` seconds until stopped; failures back off up to ``max_backoff``."""
+
+    def __init__(self, name: str, interval: float, tick: Callable[[], object], *, max_backoff: float = 60.0):
+        self.name = name
+        self.interval = interval
+        self.tick = tick
+        self.max_backoff = max_backoff
+        self.failures = 0
+        self.ticks = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"loop-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+                self.failures = 0
+            except TransientError as exc:
+                self.failures += 1
+                log.warning("%s: broker or cluster unavailable (%s); backing off", self.name, exc.message)
+            except BrokkrError as exc:
+                self.failures += 1
+                log.warning("%s: %s", self.name, exc.message)
+            except Exception:  # a bug in one tick must not kill the agent
+                self.failures += 1
+                log.exception("%s: unexpected error; continuing", self.name)
+            self.ticks += 1
+            self._stop.wait(self._delay())
+
+    def _delay(self) -> float:
+        if self.failures == 0:
+            return self.interval
+        ceiling = min(self.max_backoff, self.interval * 2 ** min(self.failures, 10))
+        return random.uniform(max(self.interval, ceiling / 2), max(self.interval, ceiling))  # noqa: S311
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+class AgentLoops:
+    """Builds and owns every loop of one agent process."""
+
+    def __init__(
+        self,
+        *,
+        agent_id: UUID,
+        settings: AgentSettings,
+        gateway: BrokerGateway,
+        cluster: Cluster,
+        sender: WebhookSender,
+        clock: Clock,
+        status: AgentStatus,
+        metrics: AgentMetrics,
+    ) -> None:
+        self.agent_id = agent_id
+        self.settings = settings
+        self.gateway = gateway
+        self.cluster = cluster
+        self.sender = sender
+        self.clock = clock
+        self.status = status
+        self.metrics = metrics
+        self.active = False
+        self.reconciler = Reconciler(cluster, gateway, clock=clock, sleep=time.sleep)
+        self.runner = WorkOrderRunner(cluster, clock=clock, sleep=time.sleep)
+        self.pool = ThreadPoolExecutor(
+            max_workers=settings.work_order_concurrency, thread_name_prefix="work-order"
+        )
+        self._in_flight: dict[UUID, Future[object]] = {}
+        self._lock = threading.Lock()
+        every = settings.polling_interval
+        self.loops = [
+            Loop("control", every, self.control_tick),
+            Loop("work-orders", every, self.work_order_tick),
+            Loop("diagnostics", settings.diagnostics_interval, self.diagnostics_tick),
+            Loop("webhooks", settings.webhook_interval, self.webhook_tick),
+        ]
+        if settings.deployment_health_enabled:
+            self.loops.append(Loop("health", settings.deployment_health_interval, self.health_tick))
+
+    # --- ticks ----------------------------------------------------------------------------------------------
+    def control_tick(self) -> None:
+        start = time.perf_counter()
+        try:
+            record = heartbeat_tick(self.gateway, self.agent_id)
+        except BrokkrError:
+            self.status.broker_failed()
+            self.metrics.heartbeats.labels(status="error").inc()
+            self.metrics.poll_requests.labels(status="error").inc()
+            raise
+        self.status.broker_ok()
+        self.metrics.heartbeats.labels(status="success").inc()
+        self.status.agent_status = record.status
+        self.active = record.status == RecordStatus.ACTIVE.value
+        if not self.active:
+            return
+        target = self.gateway.target_state(self.agent_id, full=True)
+        report = self.reconciler.reconcile(target, self.agent_id)
+        self.status.polled()
+        self.metrics.poll_requests.labels(status="success").inc()
+        self.metrics.last_successful_poll.set(time.time())
+        self.metrics.poll_duration.observe(time.perf_counter() - start)
+        self.metrics.reconciles.labels(outcome="applied").inc(len(report.applied))
+        self.metrics.reconciles.labels(outcome="failed").inc(len(report.failed))
+        self.metrics.reconciles.labels(outcome="skipped").inc(len(report.skipped))
+        self.metrics.objects.labels(operation="deleted").inc(len(report.deleted))
+        self.metrics.objects.labels(operation="pruned").inc(len(report.removed))
+        for stack_id, error in report.failed.items():
+            log.warning("stack %s failed: %s", stack_id, error)
+
+    def work_order_tick(self) -> None:
+        if not self.active:
+            return
+        with self._lock:
+            self._in_flight = {k: f for k, f in self._in_flight.items() if not f.done()}
+            free = self.settings.work_order_concurrency - len(self._in_flight)
+        if free <= 0:
+            return
+        for order in self.gateway.pending_work_orders(self.agent_id):
+            if free <= 0:
+                break
+            with self._lock:
+                if order.id in self._in_flight:
+                    continue
+                self._in_flight[order.id] = self.pool.submit(self._run_order, order)
+            free -= 1
+
+    def _run_order(self, order: WorkOrder) -> object:
+        try:
+            outcome = process_work_order(self.gateway, self.runner, self.agent_id, order)
+        except Exception:
+            self.metrics.work_orders.labels(outcome="error").inc()
+            log.exception("work order %s: could not complete", order.id)
+            return None
+        self.metrics.work_orders.labels(outcome="skipped" if outcome is None else "done").inc()
+        return outcome
+
+    def health_tick(self) -> None:
+        if self.active:
+            health_tick(
+                self.gateway, self.cluster, self.agent_id, self.reconciler.deployed(), clock=self.clock
+            )
+
+    def diagnostics_tick(self) -> None:
+        if self.active:
+            process_pending_diagnostics(
+                self.gateway, self.cluster, self.agent_id, self.reconciler.objects_of, clock=self.clock
+            )
+
+    def webhook_tick(self) -> None:
+        if self.active:
+            deliver_pending_webhooks(self.gateway, self.sender, self.agent_id, self.clock)
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        for loop in self.loops:
+            loop.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop at safe points: the current apply and in-flight work orders finish, then threads end."""
+        for loop in self.loops:
+            loop.stop()
+        for loop in self.loops:
+            loop.join(timeout)
+        self.pool.shutdown(wait=True, cancel_futures=True)
