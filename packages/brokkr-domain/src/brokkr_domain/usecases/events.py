@@ -10,7 +10,6 @@ import json
 from typing import Any
 from uuid import UUID
 
-
 from brokkr_domain.model import DeliveryStatus, EventType, WebhookDelivery, WebhookEvent
 from brokkr_domain.ports import UnitOfWork
 from brokkr_domain.rules.webhooks import EventContext, subscription_wants
