@@ -24,6 +24,12 @@ PACKAGES = {
     "brokkr-broker-app": "brokkr_broker_app",
     "brokkr-agent-app": "brokkr_agent_app",
 }
+# Imports every module of a package except its test helpers (which need the test extras).
+IMPORT_ALL = (
+    "import importlib, pkgutil, {module} as p; "
+    "names = [m.name for m in pkgutil.walk_packages(p.__path__, '{module}.') if '.testing' not in m.name]; "
+    "[importlib.import_module(n) for n in names]; print('{module}: %d modules import alone' % len(names))"
+)
 # Libraries that must never be loaded by ``import brokkr_domain``.
 DOMAIN_FORBIDDEN = ["sqlalchemy", "psycopg", "kubernetes", "httpx", "starlette", "cryptography", "urllib3"]
 
@@ -71,9 +77,9 @@ def wheels(session: nox.Session) -> None:
         wheel = next(out.glob(f"{dist.replace('-', '_')}-*.whl"))
         # Workspace siblings come from the wheels just built; everything else from the index.
         session.run("uv", "pip", "install", "--quiet", "--python", py, "--find-links", str(out), str(wheel))
-        session.run(py, "-c", f"import {module}; print('{module}', 'imports alone')")
+        session.run(py, "-c", IMPORT_ALL.format(module=module))
     probe = (
-        "import sys, brokkr_domain, brokkr_domain.usecases; "
+        "import sys, brokkr_domain, brokkr_domain.usecases.agents, brokkr_domain.agent; "
         f"bad = [m for m in {DOMAIN_FORBIDDEN!r} if m in sys.modules]; "
         "assert not bad, f'brokkr_domain loaded I/O libraries: {bad}'; print('domain loads no I/O library')"
     )
