@@ -58,7 +58,6 @@ class DatabaseSettings:
     schema: str | None = None
     data_dir: str | None = None  # None ⇒ the user's data directory
     pool_size: int = attrs.field(default=10, validator=_positive)
-    statement_timeout_ms: int = attrs.field(default=30_000, validator=_non_negative)
 
 
 @attrs.frozen(kw_only=True)
@@ -71,7 +70,6 @@ class LogSettings:
 class BrokerSettings:
     host: str = "0.0.0.0"  # noqa: S104 - a server is meant to be reachable; operators narrow it
     port: int = attrs.field(default=3000, validator=_positive)
-    workers: int = attrs.field(default=1, validator=_positive)
     pak_hash: str | None = attrs.field(default=None, validator=_optional_hex64)
     diagnostic_cleanup_interval_seconds: int = attrs.field(default=900, validator=_positive)
     diagnostic_max_age_hours: int = attrs.field(default=1, validator=_positive)

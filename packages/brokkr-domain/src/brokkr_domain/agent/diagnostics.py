@@ -199,13 +199,13 @@ def collect_diagnostics(
             for event in cluster.list_events(namespace)
             if _related(event, names, prefixes)
         ]
-    except BrokkrError as exc:
+        events.sort(key=_event_time, reverse=True)
+        pod_json = json.dumps([pod_status(pod) for pod in pods])
+        event_json = json.dumps([event_entry(event) for event in events[:max_events]])
+        tails = _log_tails(cluster, pods, log_lines)
+    except Exception as exc:  # odd data or an adapter bug: the waiting admin still gets an answer
         error = json.dumps([{"error": f"diagnostics collection failed: {describe(exc)}"}])
         return DiagnosticReport(pod_statuses="[]", events=error, log_tails=None, collected_at=now)
-    events.sort(key=_event_time, reverse=True)
-    pod_json = json.dumps([pod_status(pod) for pod in pods])
-    event_json = json.dumps([event_entry(event) for event in events[:max_events]])
-    tails = _log_tails(cluster, pods, log_lines)
     return DiagnosticReport(
         pod_statuses=pod_json,
         events=event_json,

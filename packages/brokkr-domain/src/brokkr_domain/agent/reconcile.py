@@ -26,6 +26,7 @@ durable record that a namespace may be deleted.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
@@ -153,12 +154,15 @@ class Reconciler:
         self._sleep = sleep
         self._crd_wait = crd_wait_seconds
         self._stacks: dict[UUID, _StackState] = {}
+        self._lock = threading.Lock()  # guards ``_stacks`` for readers on other threads (health, diagnostics)
 
     # ------------------------------------------------------------------------------------------ queries
 
     def deployed(self) -> dict[UUID, list[ObjectRef]]:
         """Deployment objects currently applied (markers excluded), with the refs of their cluster objects."""
-        return {s.object_id: list(s.refs) for s in self._stacks.values() if s.applied and s.refs}
+        with self._lock:
+            states = list(self._stacks.values())
+        return {s.object_id: list(s.refs) for s in states if s.applied and s.refs}
 
     def objects_of(self, deployment_object_id: UUID) -> list[ObjectRef]:
         """Refs of an applied deployment object (empty if this process has not, or no longer, applied it)."""
@@ -166,7 +170,9 @@ class Reconciler:
 
     def failing(self) -> dict[UUID, str]:
         """Stacks whose current object failed, with the last error."""
-        return {sid: s.last_error for sid, s in self._stacks.items() if s.last_error is not None}
+        with self._lock:
+            states = list(self._stacks.items())
+        return {sid: s.last_error for sid, s in states if s.last_error is not None}
 
     # ------------------------------------------------------------------------------------------ the tick
 
@@ -177,8 +183,9 @@ class Reconciler:
         for obj in target_state:
             if obj.stack_id not in latest or obj.sequence_id > latest[obj.stack_id].sequence_id:
                 latest[obj.stack_id] = obj
-        for gone in set(self._stacks) - set(latest):
-            del self._stacks[gone]  # no longer targeted: forget, never touch
+        with self._lock:
+            for gone in set(self._stacks) - set(latest):
+                del self._stacks[gone]  # no longer targeted: forget, never touch
         tick = _Tick()
         for obj in sorted(latest.values(), key=lambda o: o.sequence_id):
             self._reconcile_stack(obj, agent_id, now, tick)
@@ -187,7 +194,9 @@ class Reconciler:
     def _reconcile_stack(self, obj: DeploymentObject, agent_id: UUID, now: datetime, tick: _Tick) -> None:
         state = self._stacks.get(obj.stack_id)
         if state is None or state.object_id != obj.id:  # new, or superseded: start over without backoff
-            state = self._stacks[obj.stack_id] = _StackState(object_id=obj.id)
+            state = _StackState(object_id=obj.id)
+            with self._lock:
+                self._stacks[obj.stack_id] = state
         if state.retry_at is not None and now < state.retry_at:
             tick.waiting.append(obj.stack_id)
         elif state.applied and (obj.is_deletion_marker or not self._drifted(state, obj, agent_id, now)):

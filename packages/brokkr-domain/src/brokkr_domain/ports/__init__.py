@@ -9,6 +9,7 @@ from brokkr_domain.ports.broker_gateway import (
     WorkOrderCompletion,
 )
 from brokkr_domain.ports.cluster import Cluster, Manifest
+from brokkr_domain.ports.http_sender import WebhookSender
 from brokkr_domain.ports.repositories import (
     AdminRepository,
     AgentEventRepository,
@@ -60,6 +61,7 @@ __all__ = [
     "UnitOfWork",
     "UnitOfWorkFactory",
     "WebhookDeliveryRepository",
+    "WebhookSender",
     "WebhookSubscriptionRepository",
     "WorkOrderCompletion",
     "WorkOrderRepository",

@@ -10,11 +10,15 @@
 Needs the ``testing`` extra (hypothesis, pytest) for the strategies and the contract suites.
 """
 
+from brokkr_domain.testing.fake_broker import FakeBrokerGateway
+from brokkr_domain.testing.fake_cluster import FakeCluster
 from brokkr_domain.testing.fakes import FakeClock, PlainCipher, RecordingAuditSink, SequentialIds
 from brokkr_domain.testing.inmemory import InMemoryStore, InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
 
 __all__ = [
+    "FakeBrokerGateway",
     "FakeClock",
+    "FakeCluster",
     "InMemoryStore",
     "InMemoryUnitOfWork",
     "InMemoryUnitOfWorkFactory",

@@ -12,6 +12,7 @@ adapter.
 """
 
 from brokkr_domain.testing.contracts.agents import AgentRepositoryContract, GeneratorRepositoryContract
+from brokkr_domain.testing.contracts.cluster import ClusterContract
 from brokkr_domain.testing.contracts.deployment_objects import (
     AgentEventRepositoryContract,
     DeploymentObjectRepositoryContract,
@@ -50,6 +51,7 @@ __all__ = [
     "AgentEventRepositoryContract",
     "AgentRepositoryContract",
     "AuditLogRepositoryContract",
+    "ClusterContract",
     "DeploymentHealthRepositoryContract",
     "DeploymentObjectRepositoryContract",
     "DiagnosticRepositoryContract",
