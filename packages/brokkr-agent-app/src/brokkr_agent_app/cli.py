@@ -6,9 +6,9 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from brokkr_agent_app.runtime import StartupError, check, run
+from brokkr_agent_app.runtime import ClusterFactory, StartupError, check, run
 from brokkr_domain.errors import BrokkrError
 from brokkr_domain.ports import Cluster
 from brokkr_domain.redaction import RedactingFilter, level_of
@@ -37,10 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    cluster_factory: ClusterFactory = make_cluster,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """The console script. ``cluster_factory`` and ``environ`` are seams for embedding and tests."""
     args = _parser().parse_args(argv)
+    env = os.environ if environ is None else environ
     try:
-        settings = load_settings(args.config or os.environ.get("BROKKR_CONFIG_FILE"), dict(os.environ))
+        settings = load_settings(args.config or env.get("BROKKR_CONFIG_FILE"), dict(env))
     except BrokkrError as exc:
         print(f"brokkr-agent: invalid configuration: {exc.message}", file=sys.stderr)
         return 1
@@ -49,12 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.addFilter(RedactingFilter())
     logging.basicConfig(level=level_of(settings.log.level), handlers=[handler], force=True)
     if args.command == "check":
-        lines = check(settings.agent, make_cluster)
+        lines = check(settings.agent, cluster_factory)
         for line in lines:
             print(f"{'ok  ' if line.ok else 'FAIL'} {line.name:<14} {line.detail}")
         return 0 if all(line.ok for line in lines) else 1
     try:
-        return run(settings.agent, make_cluster)
+        return run(settings.agent, cluster_factory)
     except (StartupError, BrokkrError) as exc:
         message = exc.message if isinstance(exc, BrokkrError) else str(exc)
         print(f"brokkr-agent: {message}", file=sys.stderr)

@@ -3,6 +3,12 @@
 One ``httpx.Client`` with connection reuse and timeouts. Transport errors, 5xx and 429 are retried with jittered
 exponential backoff (bounded attempts, honouring ``Retry-After``); other 4xx are never retried and become the
 matching domain error with the broker's ``code`` and message. Exhausted retries raise ``TransientError``.
+
+Calls that change something the broker would not want twice (claims, completions, events, results) are
+retried only when the request certainly did not take effect: the connection could not be made, or the broker
+answered 429/503 (it refused before doing anything). A timeout or a 500/502/504 after such a request was sent
+may hide a success; repeating a claim would then be refused as "already claimed" and strand the order, so
+those errors surface at once and the caller's loop tries again on its next tick.
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ from brokkr_domain.ports import (
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REFUSED_STATUSES = frozenset({429, 503})  # answered before any work was done
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 ERRORS_BY_STATUS: dict[int, type[BrokkrError]] = {
     400: ValidationError,
     401: UnauthorizedError,
@@ -66,6 +74,13 @@ def _converter() -> cattrs.Converter:
     conv.register_unstructure_hook(UUID, str)
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat().replace("+00:00", "Z"))
     return conv
+
+
+def _first_line(exc: Exception) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        messages = cattrs.transform_error(exc)
+        return "; ".join(messages[:3])
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 class HttpBrokerGateway:
@@ -100,21 +115,29 @@ class HttpBrokerGateway:
 
     # --- transport ----------------------------------------------------------------------------------------
     def _request(
-        self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        idempotent: bool = True,
     ) -> Any:
+        retry_statuses = RETRY_STATUSES if idempotent else REFUSED_STATUSES
         attempt = 0
         while True:
             attempt += 1
             try:
                 response = self._client.request(method, path, json=json, params=params)
             except httpx.TransportError as exc:
-                if attempt >= self.max_attempts:
+                retryable = idempotent or isinstance(exc, NOT_SENT)
+                if attempt >= self.max_attempts or not retryable:
                     raise TransientError(
                         f"broker unreachable ({method} {path}): {type(exc).__name__}"
                     ) from exc
                 self._sleep(self._delay(attempt, None))
                 continue
-            if response.status_code in RETRY_STATUSES and attempt < self.max_attempts:
+            if response.status_code in retry_statuses and attempt < self.max_attempts:
                 self._sleep(self._delay(attempt, response.headers.get("Retry-After")))
                 continue
             return self._decode(method, path, response)
@@ -126,7 +149,7 @@ class HttpBrokerGateway:
             except ValueError:
                 pass
         ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+        return random.uniform(ceiling / 2, ceiling)
 
     def _decode(self, method: str, path: str, response: httpx.Response) -> Any:
         status = response.status_code
@@ -148,17 +171,33 @@ class HttpBrokerGateway:
         raise error(text, code=code or None)
 
     def _load(self, data: Any, cls: type[T]) -> T:
-        return self._conv.structure(data, cls)
+        """Structure a response; a shape we cannot read is the broker's (or a proxy's) fault, not a bug here."""
+        try:
+            return self._conv.structure(data, cls)
+        except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:
+            raise BrokkrError(
+                f"the broker sent a {cls.__name__} this agent cannot read: {_first_line(exc)}",
+                code="unexpected_response",
+            ) from exc
 
     def _load_many(self, data: Any, cls: type[T]) -> list[T]:
-        return [self._conv.structure(item, cls) for item in data or []]
+        if data is not None and not isinstance(data, list):
+            raise BrokkrError(f"the broker sent {type(data).__name__} where a list was expected")
+        return [self._load(item, cls) for item in data or []]
 
     # --- the port -----------------------------------------------------------------------------------------
     def is_ready(self) -> bool:
+        return self.readiness_problem() is None
+
+    def readiness_problem(self) -> str | None:
+        """Why ``/readyz`` does not answer 200 (for one clear line in ``check``), or None when ready."""
         try:
-            return self._plain.get("/readyz").status_code == 200
-        except httpx.HTTPError:
-            return False
+            response = self._plain.get("/readyz")
+        except httpx.HTTPError as exc:
+            return f"unreachable ({type(exc).__name__}: {exc})"
+        if response.status_code == 200:
+            return None
+        return f"not ready (HTTP {response.status_code}: {response.text[:200]})"
 
     def whoami(self) -> Actor:
         data = self._request("POST", "/auth/pak")
@@ -195,7 +234,9 @@ class HttpBrokerGateway:
             "status": report.status,
             "message": report.message,
         }
-        return self._load(self._request("POST", f"/agents/{agent_id}/events", json=body), AgentEvent)
+        return self._load(
+            self._request("POST", f"/agents/{agent_id}/events", json=body, idempotent=False), AgentEvent
+        )
 
     def report_health(self, agent_id: UUID, reports: Sequence[HealthReport]) -> None:
         entries = []
@@ -219,7 +260,9 @@ class HttpBrokerGateway:
         return self._load_many(data, WorkOrder)
 
     def claim_work_order(self, order_id: UUID, agent_id: UUID) -> WorkOrder:
-        data = self._request("POST", f"/work-orders/{order_id}/claim", json={"agent_id": str(agent_id)})
+        data = self._request(
+            "POST", f"/work-orders/{order_id}/claim", json={"agent_id": str(agent_id)}, idempotent=False
+        )
         data.pop("targeting", None)
         return self._load(data, WorkOrder)
 
@@ -227,7 +270,7 @@ class HttpBrokerGateway:
         self, order_id: UUID, *, success: bool, message: str | None, retryable: bool = True
     ) -> WorkOrderCompletion:
         body = {"success": success, "message": message, "retryable": retryable}
-        data = self._request("POST", f"/work-orders/{order_id}/complete", json=body)
+        data = self._request("POST", f"/work-orders/{order_id}/complete", json=body, idempotent=False)
         if isinstance(data, dict) and data.get("status") == "retry_scheduled":
             return RetryScheduled()
         return self._load(data, WorkOrderLog)
@@ -238,7 +281,9 @@ class HttpBrokerGateway:
         )
 
     def claim_diagnostic(self, request_id: UUID) -> DiagnosticRequest:
-        return self._load(self._request("POST", f"/diagnostics/{request_id}/claim"), DiagnosticRequest)
+        return self._load(
+            self._request("POST", f"/diagnostics/{request_id}/claim", idempotent=False), DiagnosticRequest
+        )
 
     def submit_diagnostic(self, request_id: UUID, report: DiagnosticReport) -> DiagnosticResult:
         body = {
@@ -248,7 +293,8 @@ class HttpBrokerGateway:
             "collected_at": self._conv.unstructure(report.collected_at),
         }
         return self._load(
-            self._request("POST", f"/diagnostics/{request_id}/result", json=body), DiagnosticResult
+            self._request("POST", f"/diagnostics/{request_id}/result", json=body, idempotent=False),
+            DiagnosticResult,
         )
 
     def pending_webhooks(self, agent_id: UUID) -> list[PendingWebhookDelivery]:
@@ -263,7 +309,7 @@ class HttpBrokerGateway:
             "error": outcome.error,
             "duration_ms": outcome.duration_ms,
         }
-        self._request("POST", f"/webhook-deliveries/{delivery_id}/result", json=body)
+        self._request("POST", f"/webhook-deliveries/{delivery_id}/result", json=body, idempotent=False)
 
     def close(self) -> None:
         self._client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from brokkr_agent_app.metrics import CONTENT_TYPE, AgentMetrics
+from brokkr_agent_app.probe import DEFAULT_PROBE_TIMEOUT_SECONDS, KubernetesProbe
 from brokkr_agent_app.status import AgentStatus
 
 
@@ -28,18 +30,17 @@ def _version() -> str:
 
 
 def create_health_app(
-    status: AgentStatus, metrics: AgentMetrics, check_kubernetes: Callable[[], object], broker_window: float
+    status: AgentStatus,
+    metrics: AgentMetrics,
+    check_kubernetes: Callable[[], object],
+    broker_window: float,
+    *,
+    probe_timeout: float = DEFAULT_PROBE_TIMEOUT_SECONDS,
 ) -> Starlette:
-    """``check_kubernetes`` raises when the API server cannot be reached; ``broker_window`` is how recent the
-    last successful heartbeat must be for readiness (a few polling intervals)."""
-
-    def probe_kubernetes() -> None:
-        try:
-            check_kubernetes()
-        except Exception as exc:  # any failure means "not reachable"; its text is reported
-            status.kubernetes(False, str(exc)[:300])
-        else:
-            status.kubernetes(True)
+    """``check_kubernetes`` raises when the API server cannot be reached (it is run by a ``KubernetesProbe``
+    that answers within ``probe_timeout``); ``broker_window`` is how recent the last successful heartbeat must
+    be for readiness (a few polling intervals)."""
+    probe_kubernetes = KubernetesProbe(check_kubernetes, status, timeout=probe_timeout)
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("OK")
@@ -91,13 +92,27 @@ class HealthServer:
         self.server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         )
-        self.thread = threading.Thread(target=self.server.run, name="health-server", daemon=True)
+        self.thread = threading.Thread(target=self._serve, name="health-server", daemon=True)
+
+    def _serve(self) -> None:
+        # uvicorn exits its thread when it cannot bind; ``start`` reports that as an error.
+        with contextlib.suppress(SystemExit):
+            self.server.run()
 
     def start(self, timeout: float = 10.0) -> None:
+        """Return once the socket listens; ``OSError`` if it cannot (port taken, no permission).
+
+        uvicorn reports a failed bind by ending its thread, which would leave the agent running without the
+        probes its kubelet relies on; so a server that did not come up is an error here.
+        """
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started and self.thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.02)
+        if not self.server.started:
+            self.stop()
+            config = self.server.config
+            raise OSError(f"the health server could not listen on {config.host}:{config.port}")
 
     @property
     def port(self) -> int:

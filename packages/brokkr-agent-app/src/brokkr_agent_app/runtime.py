@@ -1,8 +1,9 @@
-"""Agent startup (reference §11.1, improved) and the ``check`` report.
+"""Agent startup (reference §11.1, improved), the running agent, and the ``check`` report.
 
 Startup: wait for the broker's readiness (bounded retries), verify the PAK is an agent's, find the agent's own
 record by name and cluster (and that it is the PAK's agent), reach Kubernetes, start the health server, run the
-loops. Each failure is one clear line and a non-zero exit. SIGTERM/SIGINT stop the loops at safe points.
+loops. Each failure is one clear line (``StartupError``) and a non-zero exit. SIGTERM/SIGINT stop the loops at
+safe points: the current apply and the work orders in flight finish first.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -22,13 +22,14 @@ from brokkr_agent_app.loops import AgentLoops
 from brokkr_agent_app.metrics import AgentMetrics
 from brokkr_agent_app.status import AgentStatus
 from brokkr_agent_app.webhook_sender import HttpxWebhookSender
-from brokkr_domain.errors import BrokkrError, UnauthorizedError
+from brokkr_domain.errors import BrokkrError, ForbiddenError, NotFoundError, UnauthorizedError
 from brokkr_domain.model import Agent
 from brokkr_domain.ports import BrokerGateway, Cluster, SystemClock
 from brokkr_domain.settings import AgentSettings
 
 log = logging.getLogger("brokkr.agent")
 ClusterFactory = Callable[[AgentSettings], Cluster]
+HEALTH_HOST = "0.0.0.0"  # noqa: S104 - probes come from the kubelet, not from loopback
 
 
 class StartupError(Exception):
@@ -45,17 +46,20 @@ def require(settings: AgentSettings) -> tuple[str, str, str]:
 
 
 def wait_for_broker(
-    gateway: BrokerGateway, attempts: int, delay: float = 1.0, sleep: Callable[[float], None] = time.sleep
+    gateway: BrokerGateway, attempts: int, delay: float = 1.0, stop: threading.Event | None = None
 ) -> None:
+    """Poll the broker's readiness up to ``attempts`` times; a set ``stop`` event ends the wait early."""
+    stopping = stop or threading.Event()
     for attempt in range(1, attempts + 1):
         if gateway.is_ready():
             return
-        if attempt < attempts:
-            sleep(delay)
+        if attempt < attempts and stopping.wait(delay):
+            raise StartupError("stopped while waiting for the broker")
     raise StartupError(f"broker not ready after {attempts} attempt(s)")
 
 
 def identify(gateway: BrokerGateway, name: str, cluster_name: str) -> Agent:
+    """The agent's own record, checked to belong to the PAK; every refusal says what is wrong."""
     try:
         actor = gateway.whoami()
     except UnauthorizedError as exc:
@@ -64,11 +68,110 @@ def identify(gateway: BrokerGateway, name: str, cluster_name: str) -> Agent:
         raise StartupError(f"the configured PAK belongs to the {actor.kind.value}, not to an agent")
     try:
         agent = gateway.find_agent(name, cluster_name)
-    except BrokkrError as exc:
-        raise StartupError(f"agent {name!r} in cluster {cluster_name!r} not found: {exc.message}") from exc
+    except (ForbiddenError, NotFoundError) as exc:
+        # An agent's PAK may only look itself up: a 403 means the name or cluster names another agent.
+        raise StartupError(
+            f"agent {name!r} in cluster {cluster_name!r} is unknown to the broker or is not the agent "
+            f"{actor.id} this PAK belongs to (check agent.agent_name and agent.cluster_name)"
+        ) from exc
     if agent.id != actor.id:
         raise StartupError(f"agent {name!r}/{cluster_name!r} is not the agent this PAK belongs to")
     return agent
+
+
+class RunningAgent:
+    """A started agent: loops and health server running until ``stop``."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        gateway: HttpBrokerGateway,
+        loops: AgentLoops,
+        health: HealthServer,
+        sender: HttpxWebhookSender,
+    ) -> None:
+        self.agent = agent
+        self.gateway = gateway
+        self.loops = loops
+        self.health = health
+        self.sender = sender
+
+    @property
+    def health_port(self) -> int:
+        return self.health.port
+
+    @property
+    def status(self) -> AgentStatus:
+        return self.loops.status
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Drain: loops end at safe points, in-flight work orders finish, then the servers close."""
+        log.info("stopping: finishing the current apply and in-flight work orders")
+        self.loops.stop(timeout)
+        self.health.stop()
+        self.gateway.close()
+        self.sender.close()
+        log.info("agent stopped cleanly")
+
+
+def start(
+    settings: AgentSettings, make_cluster: ClusterFactory, *, stop: threading.Event | None = None
+) -> RunningAgent:
+    """Every startup step in order; raises ``StartupError`` with one clear line when one fails."""
+    pak, name, cluster_name = require(settings)
+    gateway = HttpBrokerGateway(settings.broker_url, pak, timeout=settings.request_timeout_seconds)
+    try:
+        wait_for_broker(gateway, settings.max_retries, stop=stop)
+        agent = identify(gateway, name, cluster_name)
+        try:
+            cluster = make_cluster(settings)
+            version = cluster.server_version()
+        except Exception as exc:  # the adapter's own errors, or configuration problems
+            raise StartupError(f"cannot reach Kubernetes: {exc}") from exc
+    except BaseException:
+        gateway.close()
+        raise
+    log.info("agent %s (%s) starting; Kubernetes %s; broker %s", name, agent.id, version, settings.broker_url)
+    status, metrics = AgentStatus(), AgentMetrics()
+    status.kubernetes(True)
+    sender = HttpxWebhookSender()
+    loops = AgentLoops(
+        agent_id=agent.id,
+        settings=settings,
+        gateway=gateway,
+        cluster=cluster,
+        sender=sender,
+        clock=SystemClock(),
+        status=status,
+        metrics=metrics,
+        agent_status=agent.status,
+    )
+    health = HealthServer(
+        create_health_app(
+            status, metrics, cluster.server_version, broker_window=3 * settings.polling_interval + 5
+        ),
+        HEALTH_HOST,
+        settings.health_port,
+    )
+    try:
+        health.start()
+    except OSError as exc:
+        gateway.close()
+        sender.close()
+        raise StartupError(f"{exc} (agent.health_port, BROKKR__AGENT__HEALTH_PORT)") from exc
+    loops.start()
+    log.info("agent running; health server on port %d", health.port)
+    return RunningAgent(agent, gateway, loops, health, sender)
+
+
+def run(settings: AgentSettings, make_cluster: ClusterFactory, *, stop: threading.Event | None = None) -> int:
+    """Start, serve until ``stop`` is set (or SIGTERM/SIGINT arrive), drain, return the exit status 0."""
+    stop_event = stop or threading.Event()
+    _install_signal_handlers(stop_event)
+    running = start(settings, make_cluster, stop=stop_event)
+    stop_event.wait()
+    running.stop()
+    return 0
 
 
 @attrs.frozen(kw_only=True)
@@ -92,72 +195,26 @@ def check(settings: AgentSettings, make_cluster: ClusterFactory) -> list[CheckLi
         settings.broker_url, pak, timeout=settings.request_timeout_seconds, max_attempts=1
     )
     try:
-        ready = gateway.is_ready()
-        lines.append(
-            CheckLine(
-                name="broker", ok=ready, detail=f"{settings.broker_url} {'ready' if ready else 'not ready'}"
-            )
-        )
-        if ready:
+        problem = gateway.readiness_problem()
+        detail = f"{settings.broker_url} ready" if problem is None else f"{settings.broker_url}: {problem}"
+        lines.append(CheckLine(name="broker", ok=problem is None, detail=detail))
+        if problem is None:
             try:
                 agent = identify(gateway, name, cluster_name)
                 lines.append(
                     CheckLine(name="identity", ok=True, detail=f"agent id {agent.id}, status {agent.status}")
                 )
-            except StartupError as exc:
-                lines.append(CheckLine(name="identity", ok=False, detail=str(exc)))
+            except (StartupError, BrokkrError) as exc:
+                text = exc.message if isinstance(exc, BrokkrError) else str(exc)
+                lines.append(CheckLine(name="identity", ok=False, detail=text))
     finally:
         gateway.close()
     try:
         version = make_cluster(settings).server_version()
         lines.append(CheckLine(name="kubernetes", ok=True, detail=f"API server {version}"))
     except Exception as exc:  # report whatever went wrong; check never raises
-        lines.append(CheckLine(name="kubernetes", ok=False, detail=str(exc)[:300]))
+        lines.append(CheckLine(name="kubernetes", ok=False, detail=str(exc)[:300] or type(exc).__name__))
     return lines
-
-
-def run(settings: AgentSettings, make_cluster: ClusterFactory, *, stop: threading.Event | None = None) -> int:
-    pak, name, cluster_name = require(settings)
-    gateway = HttpBrokerGateway(settings.broker_url, pak, timeout=settings.request_timeout_seconds)
-    wait_for_broker(gateway, settings.max_retries)
-    agent = identify(gateway, name, cluster_name)
-    try:
-        cluster = make_cluster(settings)
-        version = cluster.server_version()
-    except Exception as exc:  # the adapter's own errors, or configuration problems
-        raise StartupError(f"cannot reach Kubernetes: {exc}") from exc
-    log.info("agent %s (%s) starting; Kubernetes %s; broker %s", name, agent.id, version, settings.broker_url)
-    status, metrics = AgentStatus(), AgentMetrics()
-    status.kubernetes(True)
-    loops = AgentLoops(
-        agent_id=agent.id,
-        settings=settings,
-        gateway=gateway,
-        cluster=cluster,
-        sender=HttpxWebhookSender(),
-        clock=SystemClock(),
-        status=status,
-        metrics=metrics,
-    )
-    health = HealthServer(
-        create_health_app(
-            status, metrics, cluster.server_version, broker_window=3 * settings.polling_interval + 5
-        ),
-        "0.0.0.0",  # noqa: S104 - probes come from the kubelet
-        settings.health_port,
-    )
-    health.start()
-    stop_event = stop or threading.Event()
-    _install_signal_handlers(stop_event)
-    loops.start()
-    log.info("agent running; health server on port %d", health.port)
-    stop_event.wait()
-    log.info("stopping: finishing the current apply and in-flight work orders")
-    loops.stop()
-    health.stop()
-    gateway.close()
-    log.info("agent stopped cleanly")
-    return 0
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

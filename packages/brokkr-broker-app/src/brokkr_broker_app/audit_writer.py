@@ -32,6 +32,7 @@ class BatchedAuditWriter:
         self.max_buffer = max_buffer
         self._buffer: deque[AuditEntry] = deque()
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time: a batch is written, then removed
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,7 +62,15 @@ class BatchedAuditWriter:
             self.flush()
 
     def flush(self) -> int:
-        """Write everything buffered now; returns how many entries were written."""
+        """Write everything buffered now; returns how many entries were written.
+
+        Serialised: the writer thread and an explicit flush (shutdown, tests) must not both insert the batch
+        at the head of the buffer before either has removed it.
+        """
+        with self._flushing:
+            return self._flush_buffer()
+
+    def _flush_buffer(self) -> int:
         written = 0
         while True:
             with self._lock:
@@ -75,8 +84,9 @@ class BatchedAuditWriter:
             except Exception:  # the database may be down: keep the entries for the next flush
                 log.warning("audit flush failed; %d entries kept for retry", len(batch), exc_info=True)
                 return written
-            with self._lock:
-                for _ in batch:
+            with self._lock:  # an overflow may have dropped some of the batch meanwhile: remove what is left
+                done = {id(entry) for entry in batch}
+                while self._buffer and id(self._buffer[0]) in done:
                     self._buffer.popleft()
             written += len(batch)
             self.written += len(batch)

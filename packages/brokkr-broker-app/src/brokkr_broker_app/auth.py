@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from brokkr_broker_app.errors import error_response
 from brokkr_domain.errors import BrokkrError, TransientError
 from brokkr_domain.model import Actor, Caller
-from brokkr_domain.usecases.context import Services
 from brokkr_domain.usecases.auth import hash_of_header
+from brokkr_domain.usecases.context import Services
 
 API_PREFIX = "/api/v1"
 

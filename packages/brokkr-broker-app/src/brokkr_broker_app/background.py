@@ -18,8 +18,8 @@ from brokkr_broker_app.runtime import LiveSettings
 from brokkr_broker_app.webhook_sender import HttpxWebhookSender
 from brokkr_domain.model import DeliveryOutcome, WebhookDelivery, WebhookSubscription
 from brokkr_domain.rules.webhooks import delivery_headers
-from brokkr_domain.usecases import audit, diagnostics, webhooks, work_orders
 from brokkr_domain.settings import BrokerSettings
+from brokkr_domain.usecases import audit, diagnostics, webhooks, work_orders
 from brokkr_domain.usecases.context import Services
 
 log = logging.getLogger("brokkr.broker.tasks")

@@ -9,8 +9,9 @@ from pathlib import Path
 import platformdirs
 
 from brokkr_adapters_postgres.database import Database
-from brokkr_broker_app.crypto import AesGcmCipher, load_or_create_key
 from brokkr_broker_app.container import BrokerContainer
+from brokkr_broker_app.crypto import KEY_FILE_NAME, AesGcmCipher, DecryptionError, load_or_create_key
+from brokkr_domain.errors import BrokkrError
 from brokkr_domain.settings import Settings, load_settings
 
 CONFIG_ENV = "BROKKR_CONFIG_FILE"
@@ -45,7 +46,7 @@ def data_dir(settings: Settings) -> Path:
 def open_database(settings: Settings, *, auto_migrate: bool) -> Database:
     directory = data_dir(settings)
     cipher = AesGcmCipher(load_or_create_key(settings.broker.webhook_encryption_key, directory))
-    return Database.open(
+    database = Database.open(
         settings.database.url,
         cipher=cipher,
         data_dir=directory,
@@ -53,6 +54,31 @@ def open_database(settings: Settings, *, auto_migrate: bool) -> Database:
         pool_size=settings.database.pool_size,
         auto_migrate=auto_migrate,
     )
+    try:
+        check_webhook_key(database, cipher, directory)
+    except BaseException:
+        database.close()
+        raise
+    return database
+
+
+def check_webhook_key(database: Database, cipher: AesGcmCipher, directory: Path) -> None:
+    """Refuse to start with a key that cannot read the stored webhook secrets (contract decision 12).
+
+    Every event emission reads the subscriptions, so a broker running with the wrong key (a key file lost and
+    regenerated, a changed ``BROKKR__BROKER__WEBHOOK_ENCRYPTION_KEY``) would fail most writes; one clear error
+    at startup says what to restore instead.
+    """
+    try:
+        with database.uow() as uow:
+            uow.webhooks.list()
+    except DecryptionError as exc:
+        raise BrokkrError(
+            f"the webhook secrets in the database cannot be decrypted with the configured key (fingerprint "
+            f"{cipher.fingerprint}): restore the key they were encrypted with, in "
+            f"broker.webhook_encryption_key or {directory / KEY_FILE_NAME}",
+            code="webhook_key_mismatch",
+        ) from exc
 
 
 def build_container(

@@ -66,7 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from brokkr_broker_app.server import serve
 
             return serve(
-                settings, loader, args.host, args.port, args.workers, bootstrap.config_path(args.config)
+                settings,
+                loader,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                config_file=bootstrap.config_path(args.config),
             )
         return _admin_command(args, settings)
     except BrokkrError as exc:
@@ -75,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
+    target = _uuid(args.id) if getattr(args, "id", None) is not None else None  # before touching the database
     with bootstrap.open_database(settings, auto_migrate=True) as database:
         if args.command == "migrate":
             schema = settings.database.schema
@@ -101,10 +107,12 @@ def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
         elif args.kind == "admin":
             print(f"New admin PAK: {init.rotate_admin(services, caller=admin)}")
         elif args.kind == "agent":
-            agent, pak = agents.rotate_agent_pak(services, _admin(), _uuid(args.id))
+            assert target is not None
+            agent, pak = agents.rotate_agent_pak(services, _admin(), target)
             print(f"New PAK for agent {agent.name} ({agent.id}): {pak}")
         else:
-            generator, pak = generators.rotate_generator_pak(services, _admin(), _uuid(args.id))
+            assert target is not None
+            generator, pak = generators.rotate_generator_pak(services, _admin(), target)
             print(f"New PAK for generator {generator.name} ({generator.id}): {pak}")
     return 0
 

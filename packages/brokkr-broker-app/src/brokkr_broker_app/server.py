@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 
 import uvicorn
+from uvicorn.server import HANDLED_SIGNALS
 
 from brokkr_broker_app import bootstrap
 from brokkr_broker_app.app import create_app
@@ -16,9 +20,31 @@ from brokkr_domain.usecases import bootstrap as init
 log = logging.getLogger("brokkr.broker")
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its final re-raise of SIGTERM/SIGINT.
+
+    After its graceful shutdown uvicorn raises the captured signal again with the default handler, which kills
+    the process on the spot: the database pool, an embedded PostgreSQL and the config watcher would never be
+    closed. The signal has been honoured by then, so ``serve`` returns and cleans up instead (exit status 0).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 def serve(
     settings: Settings,
     loader: Callable[[], Settings],
+    *,
     host: str | None,
     port: int | None,
     workers: int | None,
@@ -58,7 +84,7 @@ def serve(
             lifespan="on",
         )
         try:
-            uvicorn.Server(config).run()
+            _Server(config).run()
         finally:
             if watcher is not None:
                 watcher.stop()

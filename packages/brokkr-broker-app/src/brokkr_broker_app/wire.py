@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_origin
 from uuid import UUID
 
 import attrs
 import cattrs
+from cattrs.cols import list_structure_factory, mapping_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from brokkr_domain.errors import ValidationError
@@ -56,8 +58,32 @@ def _datetime(value: Any, _: type) -> datetime:
     return parsed
 
 
+StructureFactory = Callable[[Any, cattrs.Converter], Callable[[Any, Any], Any]]
+
+
+def _json_container(
+    conv: cattrs.Converter, origin: Any, json_type: type, name: str, make: StructureFactory
+) -> None:
+    """Structure ``list[...]``/``dict[...]`` only from a JSON array/object: cattrs alone would turn the string
+    ``"*"`` into ``["*"]`` and an object into the list of its keys."""
+
+    def factory(cls: Any) -> Callable[[Any, Any], Any]:
+        inner = make(cls, conv)
+
+        def hook(value: Any, target: Any) -> Any:
+            if not isinstance(value, json_type):
+                raise TypeError(f"expected {name}, got {type(value).__name__}")
+            return inner(value, target)
+
+        return hook
+
+    conv.register_structure_hook_factory(lambda cls: get_origin(cls) is origin, factory)
+
+
 def make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=False)
+    _json_container(conv, list, list, "an array", list_structure_factory)
+    _json_container(conv, dict, dict, "an object", mapping_structure_factory)
     conv.register_structure_hook(bool, _strict(bool, "a boolean"))
     conv.register_structure_hook(int, _strict(int, "an integer"))
     conv.register_structure_hook(str, _strict(str, "a string"))
@@ -99,10 +125,35 @@ def _field_of(message: str) -> str:
     return path.removeprefix("body.").removeprefix("body")
 
 
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The raw body, refused with 413 as soon as it is known to exceed ``limit`` (from ``Content-Length`` or
+    while streaming), so an oversized request is never held in memory whole."""
+    too_large = HTTPException(413, f"the request body exceeds {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_json(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ValidationError(f"request body exceeds {MAX_BODY_BYTES} bytes", code="payload_too_large")
+    return parse_json(await read_body(request))
+
+
+def parse_text(raw: bytes, *, code: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"the request body is not UTF-8 text: {exc}", code=code) from exc
+
+
+def parse_json(raw: bytes) -> Any:
     if not raw:
         raise ValidationError("a JSON request body is required", code="invalid_json")
     try:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
 
 import attrs
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from brokkr_broker_app.wire import dump, read_json, structure
+from brokkr_broker_app.wire import dump, parse_json, parse_text, read_body, read_json, structure
 from brokkr_domain.errors import ValidationError
 from brokkr_domain.model import Caller
+from brokkr_domain.usecases._authz import require_same_id
 from brokkr_domain.usecases.context import Services
 
 P = ParamSpec("P")
@@ -49,6 +51,32 @@ async def body_as(request: Request, cls: type[T]) -> tuple[T, dict[str, Any]]:
     if not isinstance(raw, dict):
         raise ValidationError("the request body must be a JSON object", code="invalid_json")
     return structure(raw, cls), raw
+
+
+async def label_body(request: Request, parent_field: str, parent_id: UUID) -> str:
+    """The label of ``POST …/labels``, in any of the shapes clients send.
+
+    A JSON string (``"prod"``, as v0.4.0 reads it), an object ``{"label": …, "<parent_field>": …}`` (the spec's
+    ``NewStackLabel``/``NewTemplateLabel``; the id, when given, must match the path), or a ``text/plain`` body
+    holding the bare label (what a client generated from the spec's ``text/plain`` request body sends).
+    """
+    raw = await read_body(request)
+    if request.headers.get("content-type", "").startswith("text/plain") and not raw.startswith(b'"'):
+        return parse_text(raw, code="invalid_label").strip()
+    data = parse_json(raw)
+    if isinstance(data, dict):
+        if parent_field in data:
+            raw_id = data[parent_field]
+            body_id = None if raw_id is None else structure(raw_id, UUID)
+            require_same_id(parent_id, body_id, field=parent_field, code=f"{parent_field}_mismatch")
+        data = data.get("label")
+    if not isinstance(data, str):
+        raise ValidationError(
+            'the request body must be a label: a JSON string, {"label": "…"} or text/plain',
+            code="invalid_label",
+            details={"field": "label"},
+        )
+    return data
 
 
 def present(raw: dict[str, Any], parsed: Any, names: tuple[str, ...]) -> dict[str, Any]:

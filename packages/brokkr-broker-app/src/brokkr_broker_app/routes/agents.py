@@ -11,6 +11,7 @@ from starlette.routing import Route
 from brokkr_broker_app.routes._http import body_as, call, frozen, json, no_content, present
 from brokkr_broker_app.wire import parse_body, path_uuid
 from brokkr_domain.usecases import agent_events, agents
+from brokkr_domain.usecases._authz import require_same_id
 
 
 @frozen
@@ -21,6 +22,7 @@ class NewAgent:
 
 @frozen
 class AgentUpdate:
+    id: UUID | None = None  # clients that send the whole Agent back repeat its id
     name: str | None = None
     cluster_name: str | None = None
     status: str | None = None
@@ -76,11 +78,13 @@ async def get_agent(request: Request) -> Response:
 
 
 async def update_agent(request: Request) -> Response:
+    agent_id = path_uuid(request)
     body, raw = await body_as(request, AgentUpdate)
+    require_same_id(agent_id, body.id, field="id", code="agent_id_mismatch")
     fields = {
         k: v for k, v in present(raw, body, ("name", "cluster_name", "status")).items() if v is not None
     }
-    return json(await call(request, agents.update_agent, path_uuid(request), **fields))
+    return json(await call(request, agents.update_agent, agent_id, **fields))
 
 
 async def delete_agent(request: Request) -> Response:

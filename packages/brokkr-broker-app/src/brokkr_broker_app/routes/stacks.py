@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from brokkr_broker_app.routes._http import body_as, call, frozen, json, no_content, present
-from brokkr_broker_app.wire import parse_body, path_uuid, read_json, structure
-from brokkr_domain.errors import ValidationError
+from brokkr_broker_app.routes._http import body_as, call, frozen, json, label_body, no_content, present
+from brokkr_broker_app.wire import parse_body, path_uuid
 from brokkr_domain.usecases import health, stacks, templates
 
 
@@ -88,12 +87,9 @@ async def list_labels(request: Request) -> Response:
 
 
 async def add_label(request: Request) -> Response:
-    raw = await read_json(request)
-    if isinstance(raw, dict) and "label" in raw:  # also accept {"label": "..."} (NewStackLabel)
-        raw = raw["label"]
-    if not isinstance(raw, str):
-        raise ValidationError("the request body must be a JSON string label", code="invalid_label")
-    return json(await call(request, stacks.add_stack_label, path_uuid(request), structure(raw, str)))
+    stack_id = path_uuid(request)
+    label = await label_body(request, "stack_id", stack_id)
+    return json(await call(request, stacks.add_stack_label, stack_id, label))
 
 
 async def remove_label(request: Request) -> Response:
@@ -145,8 +141,8 @@ async def instantiate(request: Request) -> Response:
         request,
         templates.instantiate_template,
         path_uuid(request, "stack_id"),
-        body.template_id,
-        body.parameters,
+        template_id=body.template_id,
+        parameters=body.parameters,
     )
     return json(obj, status=201)
 

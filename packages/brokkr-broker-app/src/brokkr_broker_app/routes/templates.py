@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from brokkr_broker_app.routes._http import call, frozen, json, no_content
-from brokkr_broker_app.wire import parse_body, path_uuid, read_json
-from brokkr_domain.errors import ValidationError
+from brokkr_broker_app.routes._http import call, frozen, json, label_body, no_content
+from brokkr_broker_app.wire import parse_body, path_uuid
 from brokkr_domain.usecases import templates
+from brokkr_domain.usecases._authz import require_same_id
 
 
 @frozen
@@ -31,6 +33,7 @@ class TemplateUpdate:
 class NewAnnotation:
     key: str
     value: str
+    template_id: UUID | None = None  # the spec's NewTemplateAnnotation repeats the path id
 
 
 async def list_templates(request: Request) -> Response:
@@ -77,12 +80,9 @@ async def list_labels(request: Request) -> Response:
 
 
 async def add_label(request: Request) -> Response:
-    raw = await read_json(request)
-    if isinstance(raw, dict) and "label" in raw:
-        raw = raw["label"]
-    if not isinstance(raw, str):
-        raise ValidationError("the request body must be a JSON string label", code="invalid_label")
-    return json(await call(request, templates.add_template_label, path_uuid(request), raw))
+    template_id = path_uuid(request)
+    label = await label_body(request, "template_id", template_id)
+    return json(await call(request, templates.add_template_label, template_id, label))
 
 
 async def remove_label(request: Request) -> Response:
@@ -95,11 +95,11 @@ async def list_annotations(request: Request) -> Response:
 
 
 async def add_annotation(request: Request) -> Response:
+    template_id = path_uuid(request)
     body = await parse_body(request, NewAnnotation)
+    require_same_id(template_id, body.template_id, field="template_id", code="template_id_mismatch")
     return json(
-        await call(
-            request, templates.add_template_annotation, path_uuid(request), key=body.key, value=body.value
-        )
+        await call(request, templates.add_template_annotation, template_id, key=body.key, value=body.value)
     )
 
 

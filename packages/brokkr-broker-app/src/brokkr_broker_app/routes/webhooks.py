@@ -7,7 +7,7 @@ from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from brokkr_broker_app.routes._http import body_as, call, frozen, json, no_content
@@ -172,7 +172,10 @@ async def test_webhook(request: Request) -> Response:
 
 
 async def agent_pending(request: Request) -> Response:
-    return json(await call(request, webhooks.pending_deliveries_for_agent, path_uuid(request, "agent_id")))
+    """The one place secrets leave the broker: the claiming agent needs the decrypted URL, the Authorization
+    value and the signing secret to deliver (and sign) the event itself."""
+    pending = await call(request, webhooks.pending_deliveries_for_agent, path_uuid(request, "agent_id"))
+    return JSONResponse(dump(pending, exclude=frozenset()))
 
 
 async def report_result(request: Request) -> Response:

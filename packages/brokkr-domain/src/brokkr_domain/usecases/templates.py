@@ -27,7 +27,7 @@ import attrs
 
 from brokkr_domain.checksum import template_checksum, yaml_checksum
 from brokkr_domain.errors import ForbiddenError, NotFoundError, UnprocessableError, ValidationError
-from brokkr_domain.labels import validate_annotation, validate_label
+from brokkr_domain.labels import validate_annotation
 from brokkr_domain.model import (
     Caller,
     DeploymentObject,
@@ -45,7 +45,7 @@ from brokkr_domain.templating import (
     render_template,
     validate_parameters,
 )
-from brokkr_domain.usecases._authz import load_stack_for, optional_text, require_text
+from brokkr_domain.usecases._authz import check_label, load_stack_for, optional_text, require_text
 from brokkr_domain.usecases.context import Services
 from brokkr_domain.usecases.events import emit
 from brokkr_domain.usecases.stacks import check_yaml_content, stack_context
@@ -261,7 +261,7 @@ def list_template_labels(s: Services, caller: Caller, template_id: UUID) -> list
 
 def add_template_label(s: Services, caller: Caller, template_id: UUID, label: str) -> TemplateLabel:
     """400 ``invalid_label``; 409 when the template already has it."""
-    validate_label(label)
+    check_label(label)
     with s.uow() as uow:
         _load_modifiable(uow, caller, template_id)
         row = uow.templates.add_label(

@@ -1,0 +1,125 @@
+"""Engines: psycopg 3, a pre-pinged pool, UTC sessions and the tenant schema.
+
+Multi-tenancy is schema-per-tenant. The tenant schema goes into every connection's startup packet
+(``options=-c search_path=<schema>``), so it is in force from the first statement of every pooled connection
+and cannot leak into another engine's pool; a broker process serves one tenant and owns one engine. The
+search path holds *only* the tenant schema: an unmigrated tenant fails loudly instead of silently reading
+another schema's tables.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL, make_url
+
+from brokkr_domain.errors import ValidationError
+
+SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+SCHEMA_OPTION = "brokkr_schema"
+
+
+def validate_schema_name(name: str) -> str:
+    """Return ``name`` if it is a safe PostgreSQL schema name, else raise ``ValidationError``.
+
+    Lower-case letters, digits and ``_``, starting with a letter or ``_``, at most 63 characters (PostgreSQL
+    would silently truncate longer names); ``pg_`` is reserved by PostgreSQL.
+    """
+    if not SCHEMA_PATTERN.fullmatch(name) or name.startswith("pg_"):
+        raise ValidationError(
+            f"invalid database schema name {name!r}: use 1-63 lower-case letters, digits or '_', "
+            "starting with a letter or '_' (and not 'pg_')",
+            code="invalid_schema_name",
+            details={"schema": name},
+        )
+    return name
+
+
+def quote_schema(name: str) -> str:
+    """The schema as a quoted identifier (names like ``user`` are reserved words)."""
+    return f'"{validate_schema_name(name)}"'
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Accept ``postgres://``, ``postgresql://`` and ``postgresql+psycopg://`` URLs; always use psycopg 3."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.drivername in {"postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"}:
+        return parsed.set(drivername="postgresql+psycopg")
+    raise ValidationError(
+        f"unsupported database URL scheme {parsed.drivername!r}: use postgresql://user:password@host:port/db",
+        code="invalid_database_url",
+    )
+
+
+def connect_options(schema: str | None) -> str:
+    """The libpq ``options`` string: UTC sessions (timestamps come back in UTC) and the tenant search path."""
+    options = "-c TimeZone=UTC"
+    if schema is not None:
+        options += f" -c search_path={quote_schema(schema)}"
+    return options
+
+
+def make_engine(
+    url: str | URL,
+    *,
+    schema: str | None = None,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 10.0,
+    connect_timeout: int = 10,
+    echo: bool = False,
+    **kwargs: Any,
+) -> Engine:
+    """A synchronous engine for ``url`` bound to the tenant ``schema`` (None: the server's default, public).
+
+    ``pool_pre_ping`` makes every checkout test its connection, so a database restart costs one failed ping
+    per pooled connection instead of an error in the request; ``pool_recycle`` retires connections that a
+    proxy may have dropped silently.
+    """
+    if schema is not None:
+        validate_schema_name(schema)
+    parsed = normalize_url(url)
+    connect_args: dict[str, Any] = {"options": connect_options(schema), "connect_timeout": connect_timeout}
+    if "options" in parsed.query:
+        connect_args["options"] = f"{parsed.query['options']} {connect_args['options']}"
+        parsed = parsed.difference_update_query(["options"])
+    if "connect_timeout" in parsed.query:
+        connect_args.pop("connect_timeout")
+    return create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        echo=echo,
+        connect_args=connect_args,
+        execution_options={SCHEMA_OPTION: schema},
+        **kwargs,
+    )
+
+
+def engine_schema(engine: Engine) -> str | None:
+    """The tenant schema an engine from ``make_engine`` is bound to."""
+    value = engine.get_execution_options().get(SCHEMA_OPTION)
+    return str(value) if value is not None else None
+
+
+def display_url(url: str | URL) -> str:
+    """The URL without its password, for messages and logs."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.render_as_string(hide_password=True)
+
+
+__all__ = [
+    "SCHEMA_PATTERN",
+    "connect_options",
+    "display_url",
+    "engine_schema",
+    "make_engine",
+    "normalize_url",
+    "quote_schema",
+    "validate_schema_name",
+]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Brokkr schema (one version table per tenant schema)."""
