@@ -44,7 +44,11 @@ class Receiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def events(self, event_type: str) -> list[dict[str, Any]]:
-        return [json.loads(body) for headers, body in self.received if headers.get("X-Brokkr-Event-Type") == event_type]
+        return [
+            json.loads(body)
+            for headers, body in self.received
+            if headers.get("X-Brokkr-Event-Type") == event_type
+        ]
 
 
 @attrs.define
@@ -61,7 +65,7 @@ def _receiver() -> Receiver:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            received.append(({k: v for k, v in self.headers.items()}, body))
+            received.append((dict(self.headers.items()), body))
             self.send_response(200)
             self.end_headers()
 
@@ -82,15 +86,23 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         clusters = []
         for index, name in enumerate(("alpha", "beta")):
             server = stack.enter_context(FakeApiServer.running())
-            clusters.append(Cluster(name=name, server=server, kubeconfig=server.kubeconfig_path(workdir / f"kube-{index}")))
+            clusters.append(
+                Cluster(
+                    name=name, server=server, kubeconfig=server.kubeconfig_path(workdir / f"kube-{index}")
+                )
+            )
         receiver = _receiver()
         stack.callback(receiver.server.shutdown)
         admin = broker.client()
         for cluster in clusters:
-            created = admin.post("/agents", json={"name": f"agent-{cluster.name}", "cluster_name": cluster.name}).json()
+            created = admin.post(
+                "/agents", json={"name": f"agent-{cluster.name}", "cluster_name": cluster.name}
+            ).json()
             cluster.agent_id = created["agent"]["id"]
             cluster.agent_pak = created["initial_pak"]
-            admin.post(f"/agents/{cluster.agent_id}/labels", json={"agent_id": cluster.agent_id, "label": "fleet"})
+            admin.post(
+                f"/agents/{cluster.agent_id}/labels", json={"agent_id": cluster.agent_id, "label": "fleet"}
+            )
             admin.put(f"/agents/{cluster.agent_id}", json={"status": "ACTIVE"})
             cluster.agent = Agent(
                 f"agent-{cluster.name}", broker, cluster.agent_pak, cluster.name, cluster.kubeconfig, workdir

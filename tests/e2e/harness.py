@@ -27,7 +27,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = ""
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -52,7 +54,7 @@ class Process:
 
     def start(self) -> Process:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def alive(self) -> bool:
@@ -86,7 +88,9 @@ class Broker:
             "BROKKR__BROKER__WORK_ORDER_MAINTENANCE_INTERVAL_SECONDS": "1",
             "BROKKR__BROKER__AUTH_CACHE_TTL_SECONDS": "60",
         }
-        self.process = Process("broker", [str(BIN / "brokkr-broker"), "serve", "--port", str(self.port)], self.env, workdir)
+        self.process = Process(
+            "broker", [str(BIN / "brokkr-broker"), "serve", "--port", str(self.port)], self.env, workdir
+        )
         self.admin_pak = ""
 
     def start(self, timeout: float = 90.0) -> Broker:
@@ -102,7 +106,9 @@ class Broker:
 
     def client(self, pak: str | None = None) -> httpx.Client:
         return httpx.Client(
-            base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {pak or self.admin_pak}"}, timeout=30
+            base_url=f"{self.url}/api/v1",
+            headers={"Authorization": f"Bearer {pak or self.admin_pak}"},
+            timeout=30,
         )
 
     def stop(self) -> int | None:
@@ -110,7 +116,9 @@ class Broker:
 
 
 class Agent:
-    def __init__(self, name: str, broker: Broker, pak: str, cluster_name: str, kubeconfig: Path, workdir: Path):
+    def __init__(
+        self, name: str, broker: Broker, pak: str, cluster_name: str, kubeconfig: Path, workdir: Path
+    ):
         self.name = name
         self.health_port = free_port()
         env = {

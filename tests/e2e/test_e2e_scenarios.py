@@ -6,6 +6,7 @@ agents, two fake clusters) is started once per session.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -76,25 +77,46 @@ spec:
     assert created.status_code == 200, created.text
     assert created.json()["is_deletion_marker"] is False
     for cluster in system.clusters:
-        cm = wait_until(lambda c=cluster: c.get("", "ConfigMap", "settings", ns), 30, what=f"configmap in {cluster.name}")
+        cm = wait_until(
+            lambda c=cluster: c.get("", "ConfigMap", "settings", ns), 30, what=f"configmap in {cluster.name}"
+        )
         assert cm["data"]["value"] == "v1"
         assert cm["metadata"]["labels"]["team"] == "payments"  # the user's label is kept
         assert cm["metadata"]["annotations"]["brokkr.io/owner-id"] == cluster.agent_id
         assert cluster.get("apps", "Deployment", "web", ns) is not None
 
-    yaml_v2 = yaml_v1.replace('value: "v1"', 'value: "v2"').replace(_configmap("extra", ns, "keep-me-not") + "---\n", "")
-    assert admin.post(f"/stacks/{stack['id']}/deployment-objects", json={"yaml_content": yaml_v2}).status_code == 200
+    yaml_v2 = yaml_v1.replace('value: "v1"', 'value: "v2"').replace(
+        _configmap("extra", ns, "keep-me-not") + "---\n", ""
+    )
+    assert (
+        admin.post(f"/stacks/{stack['id']}/deployment-objects", json={"yaml_content": yaml_v2}).status_code
+        == 200
+    )
     for cluster in system.clusters:
-        wait_until(lambda c=cluster: c.get("", "ConfigMap", "settings", ns)["data"]["value"] == "v2", 30, what="update")
-        wait_until(lambda c=cluster: c.get("", "ConfigMap", "extra", ns) is None, 30, what="prune of the removed object")
+        wait_until(
+            lambda c=cluster: c.get("", "ConfigMap", "settings", ns)["data"]["value"] == "v2",
+            30,
+            what="update",
+        )
+        wait_until(
+            lambda c=cluster: c.get("", "ConfigMap", "extra", ns) is None,
+            30,
+            what="prune of the removed object",
+        )
 
     events = admin.get(f"/agents/{system.clusters[0].agent_id}/events").json()
     assert any(e["status"] == "SUCCESS" for e in events)
 
     assert admin.delete(f"/stacks/{stack['id']}").status_code == 204
     for cluster in system.clusters:
-        wait_until(lambda c=cluster: c.get("", "ConfigMap", "settings", ns) is None, 30, what="deletion marker applied")
-        wait_until(lambda c=cluster: c.get("", "Namespace", ns) is None, 30, what="namespace we created removed")
+        wait_until(
+            lambda c=cluster: c.get("", "ConfigMap", "settings", ns) is None,
+            30,
+            what="deletion marker applied",
+        )
+        wait_until(
+            lambda c=cluster: c.get("", "Namespace", ns) is None, 30, what="namespace we created removed"
+        )
 
 
 def test_pre_existing_deployment_reaches_an_agent_once_targeted_by_annotation(system: System) -> None:
@@ -104,10 +126,17 @@ def test_pre_existing_deployment_reaches_an_agent_once_targeted_by_annotation(sy
     owner = next(g for g in generators if g["name"] == "admin-generator")
     stack = admin.post("/stacks", json={"name": _name("late"), "generator_id": owner["id"]}).json()
     name = _name("late-cm")
-    admin.post(f"/stacks/{stack['id']}/deployment-objects", json={"yaml_content": _configmap(name, "default", "x")})
+    admin.post(
+        f"/stacks/{stack['id']}/deployment-objects", json={"yaml_content": _configmap(name, "default", "x")}
+    )
     assert alpha.get("", "ConfigMap", name, "default") is None
-    admin.post(f"/stacks/{stack['id']}/annotations", json={"stack_id": stack["id"], "key": "region", "value": "eu"})
-    admin.post(f"/agents/{alpha.agent_id}/annotations", json={"agent_id": alpha.agent_id, "key": "region", "value": "eu"})
+    admin.post(
+        f"/stacks/{stack['id']}/annotations", json={"stack_id": stack["id"], "key": "region", "value": "eu"}
+    )
+    admin.post(
+        f"/agents/{alpha.agent_id}/annotations",
+        json={"agent_id": alpha.agent_id, "key": "region", "value": "eu"},
+    )
     wait_until(lambda: alpha.get("", "ConfigMap", name, "default"), 30, what="late targeting by annotation")
     assert system.clusters[1].get("", "ConfigMap", name, "default") is None
 
@@ -120,16 +149,24 @@ def test_invalid_manifest_fails_alone_and_applies_after_a_fix(system: System) ->
     bad_yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_A_Valid_Name\n  namespace: default\n"
     bad_obj = admin.post(f"/stacks/{bad['id']}/deployment-objects", json={"yaml_content": bad_yaml}).json()
     good_name = _name("fine")
-    admin.post(f"/stacks/{good['id']}/deployment-objects", json={"yaml_content": _configmap(good_name, "default", "ok")})
+    admin.post(
+        f"/stacks/{good['id']}/deployment-objects",
+        json={"yaml_content": _configmap(good_name, "default", "ok")},
+    )
     wait_until(lambda: beta.get("", "ConfigMap", good_name, "default"), 30, what="the good stack applied")
 
     def failure_reported() -> bool:
         events = admin.get(f"/agents/{beta.agent_id}/events").json()
-        return any(e["deployment_object_id"] == bad_obj["id"] and e["status"] == "FAILURE" and e["message"] for e in events)
+        return any(
+            e["deployment_object_id"] == bad_obj["id"] and e["status"] == "FAILURE" and e["message"]
+            for e in events
+        )
 
     wait_until(failure_reported, 30, what="FAILURE event with a message")
     fixed = _name("fixed")
-    admin.post(f"/stacks/{bad['id']}/deployment-objects", json={"yaml_content": _configmap(fixed, "default", "ok")})
+    admin.post(
+        f"/stacks/{bad['id']}/deployment-objects", json={"yaml_content": _configmap(fixed, "default", "ok")}
+    )
     wait_until(lambda: beta.get("", "ConfigMap", fixed, "default"), 30, what="applied after the fix")
 
 
@@ -144,19 +181,25 @@ def test_generator_flow_with_versions_and_a_template(system: System) -> None:
     stack_id = stack.json()["id"]
     assert ci.post(f"/stacks/{stack_id}/labels", json="fleet").status_code == 200
     for version in ("1", "2"):
-        pushed = ci.post(f"/stacks/{stack_id}/deployment-objects", json={"yaml_content": _configmap("ci-cm", "default", version)})
+        pushed = ci.post(
+            f"/stacks/{stack_id}/deployment-objects",
+            json={"yaml_content": _configmap("ci-cm", "default", version)},
+        )
         assert pushed.status_code == 200, pushed.text
     template = ci.post(
         "/templates",
         json={
             "name": _name("tpl"),
             "template_content": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ name }}\n  namespace: default\n"
-            "data:\n  replicas: \"{{ replicas | default(value=1) }}\"\n",
+            'data:\n  replicas: "{{ replicas | default(value=1) }}"\n',
             "parameters_schema": '{"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}',
         },
     )
     assert template.status_code == 201, template.text
-    bad = ci.post(f"/stacks/{stack_id}/deployment-objects/from-template", json={"template_id": template.json()["id"], "parameters": {}})
+    bad = ci.post(
+        f"/stacks/{stack_id}/deployment-objects/from-template",
+        json={"template_id": template.json()["id"], "parameters": {}},
+    )
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_parameters"
     rendered = ci.post(
         f"/stacks/{stack_id}/deployment-objects/from-template",
@@ -164,7 +207,9 @@ def test_generator_flow_with_versions_and_a_template(system: System) -> None:
     )
     assert rendered.status_code == 201, rendered.text
     for cluster in system.clusters:
-        cm = wait_until(lambda c=cluster: c.get("", "ConfigMap", "from-template", "default"), 30, what="template output")
+        cm = wait_until(
+            lambda c=cluster: c.get("", "ConfigMap", "from-template", "default"), 30, what="template output"
+        )
         assert cm["data"]["replicas"] == "1"
         assert cluster.get("", "ConfigMap", "ci-cm", "default") is None  # superseded by the rendered object
 
@@ -194,8 +239,13 @@ spec:
 
     alpha.server.state.put_pod(ns, "api-1", labels={"app": "api"}, phase="Running")
     beta.server.state.put_pod(
-        ns, "api-1", labels={"app": "api"}, phase="Running",
-        container_statuses=[container_status("api", state=waiting("CrashLoopBackOff", "back-off"), ready=False)],
+        ns,
+        "api-1",
+        labels={"app": "api"},
+        phase="Running",
+        container_statuses=[
+            container_status("api", state=waiting("CrashLoopBackOff", "back-off"), ready=False)
+        ],
     )
 
     def rolled_up() -> dict[str, Any] | None:
@@ -216,11 +266,23 @@ def test_work_order_targeted_by_label_runs_on_one_agent(system: System) -> None:
     name = _name("wo-cm")
     order = admin.post(
         "/work-orders",
-        json={"work_type": "custom", "yaml_content": _configmap(name, "default", "job"), "targeting": {"labels": ["fleet"]}},
+        json={
+            "work_type": "custom",
+            "yaml_content": _configmap(name, "default", "job"),
+            "targeting": {"labels": ["fleet"]},
+        },
     )
     assert order.status_code == 201, order.text
     order_id = order.json()["id"]
-    entry = wait_until(lambda: admin.get(f"/work-order-log/{order_id}").json() if admin.get(f"/work-order-log/{order_id}").status_code == 200 else None, 40, what="work order completed")
+    entry = wait_until(
+        lambda: (
+            admin.get(f"/work-order-log/{order_id}").json()
+            if admin.get(f"/work-order-log/{order_id}").status_code == 200
+            else None
+        ),
+        40,
+        what="work order completed",
+    )
     assert entry["success"] is True, entry
     assert "1 resource" in entry["result_message"]
     ran_on = [c for c in system.clusters if c.get("", "ConfigMap", name, "default") is not None]
@@ -233,23 +295,44 @@ def test_webhook_end_to_end_signed_deployment_applied_for_each_agent(system: Sys
     secret = "s3cret-signing-key"
     hook = admin.post(
         "/webhooks",
-        json={"name": _name("hook"), "url": system.receiver.url, "event_types": ["deployment.applied"], "signing_secret": secret},
+        json={
+            "name": _name("hook"),
+            "url": system.receiver.url,
+            "event_types": ["deployment.applied"],
+            "signing_secret": secret,
+        },
     )
     assert hook.status_code == 201, hook.text
     assert "url" not in hook.json() and hook.json()["has_url"] is True
     stack = _stack_for_fleet(admin, system, _name("hooked"))
-    obj = admin.post(f"/stacks/{stack['id']}/deployment-objects", json={"yaml_content": _configmap(_name("h"), "default", "1")}).json()
+    obj = admin.post(
+        f"/stacks/{stack['id']}/deployment-objects",
+        json={"yaml_content": _configmap(_name("h"), "default", "1")},
+    ).json()
 
     def delivered() -> list[dict[str, Any]]:
-        events = [e for e in system.receiver.events("deployment.applied") if e["data"]["deployment_object_id"] == obj["id"]]
-        return events if {e["data"]["agent_id"] for e in events} == {c.agent_id for c in system.clusters} else []
+        events = [
+            e
+            for e in system.receiver.events("deployment.applied")
+            if e["data"]["deployment_object_id"] == obj["id"]
+        ]
+        return (
+            events if {e["data"]["agent_id"] for e in events} == {c.agent_id for c in system.clusters} else []
+        )
 
     events = wait_until(delivered, 40, what="deployment.applied from both agents")
     assert len(events) >= 2
     for headers, body in system.receiver.received:
         if headers.get("X-Brokkr-Event-Type") == "deployment.applied":
             assert headers["X-Brokkr-Delivery-Id"]
-            assert verify_signature(secret, body, headers["X-Brokkr-Signature"], headers["X-Brokkr-Timestamp"], tolerance_seconds=3600)
+            assert verify_signature(
+                secret,
+                body,
+                headers["X-Brokkr-Timestamp"],
+                headers["X-Brokkr-Signature"],
+                now=int(time.time()),
+                tolerance_seconds=3600,
+            )
 
 
 def test_agent_pak_rotation_old_key_401_new_key_works(system: System) -> None:
@@ -270,6 +353,11 @@ def test_audit_log_and_metrics(system: System) -> None:
     assert set(page) == {"logs", "total", "count", "limit", "offset"}
     assert page["limit"] == 5 and page["count"] <= 5 and page["total"] >= 2
     metrics = httpx.get(f"{system.broker.url}/metrics").text
-    for name in ("brokkr_http_requests_total", "brokkr_active_agents", "brokkr_stacks_total", "brokkr_deployment_objects_total"):
+    for name in (
+        "brokkr_http_requests_total",
+        "brokkr_active_agents",
+        "brokkr_stacks_total",
+        "brokkr_deployment_objects_total",
+    ):
         assert name in metrics
     assert "/api/v1/agents/:id" in metrics

@@ -39,6 +39,7 @@ __all__ = [
     "load_settings",
     "order_for_apply",
     "parse_manifests",
+    "parse_pak",
     "template_checksum",
     "verify_pak",
     "yaml_checksum",

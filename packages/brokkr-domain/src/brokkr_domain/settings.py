@@ -62,7 +62,9 @@ class DatabaseSettings:
 
 @attrs.frozen(kw_only=True)
 class LogSettings:
-    level: str = attrs.field(default="info", validator=_one_of("trace", "debug", "info", "warn", "warning", "error"))
+    level: str = attrs.field(
+        default="info", validator=_one_of("trace", "debug", "info", "warn", "warning", "error")
+    )
     format: str = attrs.field(default="text", validator=_one_of("text", "json"))
 
 
@@ -86,7 +88,7 @@ class BrokerSettings:
 @attrs.frozen(kw_only=True)
 class PakSection:
     prefix: str = "brokkr"
-    short_token_prefix: str = "BR"
+    short_token_prefix: str = "BR"  # noqa: S105 - a public key prefix, not a secret
     short_token_length: int = attrs.field(default=8, validator=_positive)
     long_token_length: int = attrs.field(default=24, validator=_positive)
     rng: str = "osrng"  # accepted for compatibility; the OS CSPRNG is always used
@@ -149,7 +151,9 @@ class Settings:
     telemetry: TelemetrySettings = TelemetrySettings()
 
 
-def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    config_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Build settings from defaults, then the TOML file (if any), then ``BROKKR__SECTION__KEY`` variables."""
     tree: dict[str, Any] = {}
     if config_file:
@@ -200,7 +204,7 @@ def _build(cls: type[Any], data: Mapping[str, Any], prefix: str, base: Any = Non
         raise ConfigError(f"{prefix}{exc.message}") from exc
 
 
-def _coerce(key: str, hint: Any, value: Any) -> Any:  # noqa: PLR0911 - one branch per supported type
+def _coerce(key: str, hint: Any, value: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin in (types.UnionType, typing.Union):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -210,7 +214,16 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:  # noqa: PLR0911 - one bran
     if hint is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on", "false", "0", "no", "off"}:
+        if isinstance(value, str) and value.strip().lower() in {
+            "true",
+            "1",
+            "yes",
+            "on",
+            "false",
+            "0",
+            "no",
+            "off",
+        }:
             return value.strip().lower() in {"true", "1", "yes", "on"}
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
     if hint is int:

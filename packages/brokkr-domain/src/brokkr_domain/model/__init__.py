@@ -3,7 +3,14 @@
 Field names follow the wire contract so that the apps' converters map them one to one.
 """
 
-from brokkr_domain.model.agents import Agent, AgentAnnotation, AgentEvent, AgentLabel, AgentStatus, AgentTarget
+from brokkr_domain.model.agents import (
+    Agent,
+    AgentAnnotation,
+    AgentEvent,
+    AgentLabel,
+    AgentStatus,
+    AgentTarget,
+)
 from brokkr_domain.model.audit import ActorType, AuditEntry
 from brokkr_domain.model.diagnostics import DiagnosticRequest, DiagnosticResult, DiagnosticStatus
 from brokkr_domain.model.generators import AdminRole, Generator

@@ -195,7 +195,9 @@ class WorkOrderRepository(Protocol):
         ...
 
     def delete(self, order_id: UUID) -> bool: ...
-    def pending_for_agent(self, agent: AgentTargetingFacts, *, work_type: str | None = None) -> builtins.list[WorkOrder]:
+    def pending_for_agent(
+        self, agent: AgentTargetingFacts, *, work_type: str | None = None
+    ) -> builtins.list[WorkOrder]:
         """PENDING orders the agent is eligible for, oldest first."""
         ...
 
@@ -253,7 +255,9 @@ class WebhookDeliveryRepository(Protocol):
         """Newest first."""
         ...
 
-    def claim_for_broker(self, now: datetime, limit: int, acquired_until: datetime) -> builtins.list[WebhookDelivery]:
+    def claim_for_broker(
+        self, now: datetime, limit: int, acquired_until: datetime
+    ) -> builtins.list[WebhookDelivery]:
         """Oldest pending broker-routed deliveries (no target labels), marked acquired by the broker."""
         ...
 
