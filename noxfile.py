@@ -24,10 +24,11 @@ PACKAGES = {
     "brokkr-broker-app": "brokkr_broker_app",
     "brokkr-agent-app": "brokkr_agent_app",
 }
-# Imports every module of a package except its test helpers (which need the test extras).
+# Imports every module of a package except its test helpers (which need the test extras) and Alembic's
+# migration scripts (which only run inside Alembic).
 IMPORT_ALL = (
     "import importlib, pkgutil, {module} as p; "
-    "names = [m.name for m in pkgutil.walk_packages(p.__path__, '{module}.') if '.testing' not in m.name]; "
+    "names = [m.name for m in pkgutil.walk_packages(p.__path__, '{module}.') if '.testing' not in m.name and '.migrations' not in m.name]; "
     "[importlib.import_module(n) for n in names]; print('{module}: %d modules import alone' % len(names))"
 )
 # Libraries that must never be loaded by ``import brokkr_domain``.
