@@ -131,6 +131,16 @@ class TelemetryComponent:
 
 
 @attrs.frozen(kw_only=True)
+class Telemetry:
+    """The effective tracing settings of one component, after its overrides were applied."""
+
+    enabled: bool
+    otlp_endpoint: str
+    service_name: str
+    sampling_rate: float
+
+
+@attrs.frozen(kw_only=True)
 class TelemetrySettings:
     enabled: bool = False
     otlp_endpoint: str = "http://localhost:4317"
@@ -138,6 +148,19 @@ class TelemetrySettings:
     sampling_rate: float = attrs.field(default=0.1, validator=_non_negative)
     broker: TelemetryComponent = TelemetryComponent(service_name="brokkr-broker")
     agent: TelemetryComponent = TelemetryComponent(service_name="brokkr-agent")
+
+    def for_component(self, component: typing.Literal["broker", "agent"]) -> Telemetry:
+        """``telemetry.<component>.*`` wins where set; every other key inherits the top-level value."""
+        own: TelemetryComponent = getattr(self, component)
+        rate = self.sampling_rate if own.sampling_rate is None else own.sampling_rate
+        if rate < 0:
+            raise ConfigError(f"telemetry.{component}.sampling_rate: must not be negative, got {rate}")
+        return Telemetry(
+            enabled=self.enabled if own.enabled is None else own.enabled,
+            otlp_endpoint=own.otlp_endpoint or self.otlp_endpoint,
+            service_name=own.service_name or self.service_name,
+            sampling_rate=rate,
+        )
 
 
 @attrs.frozen(kw_only=True)
