@@ -17,9 +17,11 @@ from brokkr_domain.ownership import (
     CHECKSUM_ANNOTATION,
     CREATED_NAMESPACE_ANNOTATION,
     MANAGED_BY_LABEL,
+    MANAGED_SELECTOR,
     OWNER_ANNOTATION,
     STACK_ANNOTATION,
     STACK_LABEL,
+    stack_selector,
 )
 from brokkr_domain.testing import builders as b
 from brokkr_domain.testing.fake_broker import FakeBrokerGateway
@@ -199,6 +201,26 @@ def test_update_changes_objects_and_prunes_removed_ones(world: World) -> None:
     }
     assert world.live("v1", "ConfigMap", "default", "a")["data"] == {"v": "2"}
     assert world.statuses(second) == [("SUCCESS", None)]
+
+
+def test_pruning_lists_only_the_stack_unless_a_namespace_may_go(world: World) -> None:
+    busy, shop = uuid.uuid4(), uuid.uuid4()
+    world.push(busy, cms("a", "b"))
+    world.push(shop, SHOP)
+    world.tick()
+    world.cluster.calls.clear()
+    world.push(busy, cms("a", value="2"))
+    world.tick()
+    selectors = [detail for op, detail in world.cluster.calls if op == "list_by_labels"]
+    assert selectors == [stack_selector(busy)], "an update lists the stack's own objects, not the fleet's"
+    world.cluster.calls.clear()
+    world.push(shop, "", marker=True)
+    world.tick()
+    selectors = [detail for op, detail in world.cluster.calls if op == "list_by_labels"]
+    assert selectors == [stack_selector(shop), MANAGED_SELECTOR], (
+        "a namespace is only deleted after a full look"
+    )
+    assert world.cluster.get(ObjectRef("v1", "Namespace", None, "shop")) is None
 
 
 def test_deletion_marker_removes_what_we_own_of_that_stack_and_reports(world: World) -> None:

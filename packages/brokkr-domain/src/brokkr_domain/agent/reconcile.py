@@ -15,8 +15,9 @@ deletion markers included) and the reconciler converges the cluster stack by sta
   reported as FAILURE: the broker treats any event on a marker as its acknowledgement and would stop
   delivering it, so a failed deletion stays silent and is retried instead.
 
-Pruning and deletion look at every object the agents manage (one label selector), not only the stack's: a
-namespace we created is kept while another stack still has objects in it.
+Pruning and deletion list the stack's own objects (one label selector); only when that would remove a namespace
+we created do they look at every object the agents manage, so the namespace is kept while another stack still
+has objects in it.
 
 Stacks are independent: any error, even an unexpected one, fails only its own stack. The reconciler keeps
 only what it can rebuild: after a restart every stack is applied once more (a no-op for server-side apply)
@@ -55,6 +56,7 @@ from brokkr_domain.ownership import (
     mark,
     namespace_created_by_us,
     prune_set,
+    stack_selector,
 )
 from brokkr_domain.ports.broker_gateway import BrokerGateway, EventReport
 from brokkr_domain.ports.cluster import Cluster
@@ -272,16 +274,34 @@ class Reconciler:
         self._apply_group(rest, dry_run=True)
         self._apply_group(rest, dry_run=False)
         refs = tuple(o.ref for o in ordered)
-        observed = self._cluster.list_by_labels(MANAGED_SELECTOR)
-        doomed = prune_set(
-            observed,
-            stack_id=obj.stack_id,
-            current_checksum=obj.yaml_checksum,
-            owner_id=agent_id,
-            desired_refs=set(refs),
-            namespaces_created_by_us=_created_namespaces(observed),
+        doomed = self._doomed(
+            obj.stack_id,
+            lambda observed: prune_set(
+                observed,
+                stack_id=obj.stack_id,
+                current_checksum=obj.yaml_checksum,
+                owner_id=agent_id,
+                desired_refs=set(refs),
+                namespaces_created_by_us=_created_namespaces(observed),
+            ),
         )
         return refs, self._delete_all(doomed)
+
+    def _doomed(
+        self, stack_id: UUID, select: Callable[[Sequence[Mapping[str, Any]]], list[ObjectRef]]
+    ) -> list[ObjectRef]:
+        """What ``select`` picks for deletion, listing only the stack's own objects when that is enough.
+
+        The objects a stack may lose depend on themselves alone, except a namespace, which is kept while other
+        stacks' objects live in it. So the stack's own objects decide, and only when they would remove a
+        namespace is everything the agents manage listed to check that no other stack still uses it (more
+        objects can only keep namespaces, never add deletions). A steady fleet thus never lists the whole
+        cluster once per stack.
+        """
+        doomed = select(self._cluster.list_by_labels(stack_selector(stack_id)))
+        if any(is_namespace(ref) for ref in doomed):
+            doomed = select(self._cluster.list_by_labels(MANAGED_SELECTOR))
+        return doomed
 
     def _mark_namespace(self, namespace: KubeObject, marks: OwnershipMarks) -> KubeObject:
         """Mark a Namespace as created by us only if it did not exist, or already carries that mark."""
@@ -326,12 +346,14 @@ class Reconciler:
     # ------------------------------------------------------------------------------------------ delete
 
     def _delete_stack(self, obj: DeploymentObject, agent_id: UUID) -> list[ObjectRef]:
-        observed = self._cluster.list_by_labels(MANAGED_SELECTOR)
-        doomed = deletion_set(
-            observed,
-            stack_id=obj.stack_id,
-            owner_id=agent_id,
-            namespaces_created_by_us=_created_namespaces(observed),
+        doomed = self._doomed(
+            obj.stack_id,
+            lambda observed: deletion_set(
+                observed,
+                stack_id=obj.stack_id,
+                owner_id=agent_id,
+                namespaces_created_by_us=_created_namespaces(observed),
+            ),
         )
         return self._delete_all(doomed)
 
