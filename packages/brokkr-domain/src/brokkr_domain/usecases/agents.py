@@ -247,7 +247,7 @@ def get_target_state(
     """
     require_admin_or_agent(caller, agent_id)
     query = TargetStateQuery(agent_id=agent_id, incremental=mode != "full")
-    with s.uow() as uow:
+    with s.read() as uow:
         if caller.actor.is_admin:
             load_agent(uow, agent_id)
         return uow.deployment_objects.target_state(query)

@@ -9,7 +9,15 @@ import attrs
 
 from brokkr_domain.model import ActorKind, ActorType, AuditEntry, Caller
 from brokkr_domain.pak import PakSettings
-from brokkr_domain.ports import AuditSink, Clock, IdGenerator, RandomIds, SystemClock, UnitOfWorkFactory
+from brokkr_domain.ports import (
+    AuditSink,
+    Clock,
+    IdGenerator,
+    RandomIds,
+    SystemClock,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 
 class DiscardAudit:
@@ -28,6 +36,12 @@ class Services:
     ids: IdGenerator = attrs.field(factory=RandomIds)
     audit: AuditSink = attrs.field(factory=DiscardAudit)
     pak_settings: PakSettings = attrs.field(factory=PakSettings)
+    reads: UnitOfWorkFactory | None = None
+    """Units of work for pure reads on hot paths (autocommit: no BEGIN/ROLLBACK round trips); ``uow`` if None."""
+
+    def read(self) -> UnitOfWork:
+        """A unit of work for a read that changes nothing (auth lookups, target-state polls)."""
+        return (self.reads or self.uow)()
 
     def audit_entry(
         self,
