@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from brokkr_adapters_postgres.database import Database
@@ -51,7 +52,7 @@ class Served:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, *options: str) -> None:
         argv = [
             sys.executable,
             "-m",
@@ -61,12 +62,13 @@ class Served:
             "127.0.0.1",
             "--port",
             str(self.port),
+            *options,
         ]
         self.process = subprocess.Popen(
             argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         assert self.process.stdout is not None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if not line:
@@ -137,3 +139,28 @@ def test_first_start_key_api_graceful_stop_and_restart(
     assert PAK.findall("".join(served.output)) == []  # initialised already: no new key
     assert httpx.post(f"{served.base}/api/v1/auth/pak", headers=headers).status_code == 200
     assert served.stop() == 0
+
+
+def test_workers_share_one_port_and_stop_together(served: Served, fresh_database_url: str) -> None:
+    served.start("--workers", "2")
+    assert served.process is not None
+    assert "2 worker processes" in "".join(served.output)
+    parent = psutil.Process(served.process.pid)
+
+    def worker_processes() -> list[psutil.Process]:  # multiprocessing's resource tracker is a child too
+        return [p for p in parent.children() if "resource_tracker" not in " ".join(p.cmdline())]
+
+    deadline = time.monotonic() + 30
+    while len(worker_processes()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = worker_processes()
+    assert len(workers) == 2, "one supervisor, two worker processes"
+    admin = PAK.findall("".join(served.output))[0]
+    headers = {"Authorization": f"Bearer {admin}"}
+    with httpx.Client(base_url=served.base, headers=headers) as client:  # fresh connections spread out
+        codes = {httpx.post(f"{served.base}/api/v1/auth/pak", headers=headers).status_code for _ in range(20)}
+        assert codes == {200}
+        created = client.post("/api/v1/agents", json={"name": "w", "cluster_name": "c"})
+        assert created.status_code == 200
+    assert served.stop() == 0, "SIGTERM stops the supervisor and its workers, exit 0"
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)

@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the API (migrates and initialises the database first)")
     serve.add_argument("--host", help="address to bind (default: broker.host, 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port to bind (default: broker.port, 3000)")
-    serve.add_argument("--workers", type=int, help="worker processes (default: broker.workers, 1)")
+    serve.add_argument(
+        "--workers", type=int, help="worker processes sharing the port (default: broker.workers, 1)"
+    )
 
     sub.add_parser("migrate", help="apply database migrations and exit")
 

@@ -72,6 +72,7 @@ class LogSettings:
 class BrokerSettings:
     host: str = "0.0.0.0"  # noqa: S104 - a server is meant to be reachable; operators narrow it
     port: int = attrs.field(default=3000, validator=_positive)
+    workers: int = attrs.field(default=1, validator=_positive)
     pak_hash: str | None = attrs.field(default=None, validator=_optional_hex64)
     diagnostic_cleanup_interval_seconds: int = attrs.field(default=900, validator=_positive)
     diagnostic_max_age_hours: int = attrs.field(default=1, validator=_positive)
