@@ -7,7 +7,9 @@ PostgreSQL competing for the same cores, which is why every result records the m
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -20,13 +22,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import psutil  # type: ignore[import-untyped]  # no stubs in the workspace lock
+import uvloop
+from loadgen import RawConnection, open_loop
 
 from brokkr_adapters_postgres.database import Database
 from brokkr_adapters_postgres.embedded import EmbeddedPostgres
@@ -425,3 +429,72 @@ class Broker(ManagedProcess):
 def new_webhook_key() -> str:
     """One encryption key per run, shared by every broker replica of that run."""
     return secrets.token_hex(32)
+
+
+# --- open-loop traffic with request bodies and a per-request log ---------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Sent:
+    """One request ``loadgen.open_loop`` sent: its kind, ``time.monotonic()`` at send and answer, and the
+    status code or the exception's class name (a refused or cut connection)."""
+
+    kind: str
+    sent: float
+    done: float
+    outcome: str
+
+
+def raw_request(
+    method: str, path: str, headers: Mapping[str, str], host: str, port: int, body: bytes = b""
+) -> bytes:
+    """HTTP/1.1 request bytes for ``loadgen.RawConnection``, with an optional JSON body (loadgen's own
+    builder sends none: ``target_state.py`` needs no event reports)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "User-Agent: brokkr-bench"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body:
+        lines.append("Content-Type: application/json")
+    if body or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def run_open_loop(
+    url: str, requests: Sequence[tuple[str, bytes]], rate: float, duration: float, connections: int
+) -> tuple[dict[str, Any], list[Sent]]:
+    """``loadgen.open_loop`` in this process over prebuilt ``(kind, bytes)`` requests sent in list order.
+
+    Its summary (latency from each request's *scheduled* time, backlog, rate) plus a log of every request
+    with its own send and answer times: what a per-kind breakdown or a timeline around a fault needs.
+    """
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    log: list[Sent] = []
+
+    def sender(conn: RawConnection) -> Callable[[int], Awaitable[int]]:
+        async def send(index: int) -> int:
+            kind, raw = requests[index]
+            sent = time.monotonic()
+            try:
+                status = await conn.request(raw)
+            except Exception as exc:
+                log.append(Sent(kind, sent, time.monotonic(), type(exc).__name__))
+                raise
+            log.append(Sent(kind, sent, time.monotonic(), str(status)))
+            return status
+
+        return send
+
+    conns = [RawConnection(host, int(port)) for _ in range(connections)]
+    spec = {"rate": rate, "duration": duration}
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            summary = runner.run(open_loop(spec, [sender(c) for c in conns], list(range(len(requests)))))
+    finally:
+        for conn in conns:
+            conn.close()
+    return summary, log
+
+
+def loadavg() -> list[float]:
+    """``os.getloadavg()`` rounded: how busy the (possibly shared) machine was around a phase."""
+    return [round(x, 2) for x in os.getloadavg()]

@@ -206,8 +206,9 @@ class AgentEnv:
         assert self.running is not None
         return self.running.agent.id
 
-    def start(self) -> RunningAgent:
-        self.running = start(self.settings, lambda _settings: self.harness.cluster)
+    def start(self, **options: Any) -> RunningAgent:
+        """Start the agent over the harness's cluster; ``options`` go to ``runtime.start`` (e.g. telemetry)."""
+        self.running = start(self.settings, lambda _settings: self.harness.cluster, **options)
         return self.running
 
     def stop(self) -> None:

@@ -25,6 +25,7 @@ from uuid import UUID
 import attrs
 import httpx
 from dependency_injector import providers
+from opentelemetry.sdk.trace.export import SpanExporter
 
 with warnings.catch_warnings():  # Starlette asks for httpx2, which this workspace does not use
     warnings.simplefilter("ignore")
@@ -93,9 +94,11 @@ class Broker:
         sender: HttpxWebhookSender | None = None,
         admin: str | None = None,
         background: bool = False,
+        span_exporter: SpanExporter | None = None,
     ) -> None:
         """``admin``: join a database another ``Broker`` initialised (a second replica), reusing its admin key.
-        ``background``: run the background tasks on their own threads, as in production."""
+        ``background``: run the background tasks on their own threads, as in production.
+        ``span_exporter``: where spans go when the settings enable telemetry (instead of OTLP)."""
         self.database = database
         self.source = SettingsSource(settings)
         self.container: BrokerContainer = build_container(settings, database, self.source)
@@ -105,6 +108,8 @@ class Broker:
             self.container.ping.override(providers.Object(ping))
         if sender is not None:
             self.container.webhook_sender.override(providers.Object(sender))
+        if span_exporter is not None:
+            self.container.span_exporter.override(providers.Object(span_exporter))
         self.services = self.container.services()
         if admin is None:
             admin = init.ensure_initialized(self.services, preset_admin_hash=None)

@@ -41,6 +41,7 @@ def test_an_unreachable_database_is_503_not_500(
             assert ready.status_code == 503 and ready.json()["code"] == "database_unavailable"
             api = cut_off.request("GET", "/agents", broker.admin, allow_5xx=True)
             assert api.status_code == 503 and api.json()["code"] == "database_unavailable", api.text
+            assert "127.0.0.1" not in api.text and ":1" not in api.json()["message"], "no address in the body"
             assert cut_off.app.state.audit_writer.flush() == 0
     finally:
         engine.dispose()

@@ -37,6 +37,7 @@ class TargetStateVersion:
         self._reconnect = reconnect_seconds
         self._counter = 0
         self._listening = False
+        self._healthy = True
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -69,7 +70,9 @@ class TargetStateVersion:
             try:
                 self._listen()
             except psycopg.Error as exc:
-                _log.warning("target-state notifications interrupted (%s); caching paused", exc)
+                if self._healthy:  # once per outage, not once per reconnect attempt
+                    _log.warning("target-state notifications interrupted (%s); caching paused", exc)
+                self._healthy = False
             finally:
                 self._bump(listening=False)
             self._stop.wait(self._reconnect)
@@ -81,6 +84,8 @@ class TargetStateVersion:
             conn.execute(f"LISTEN {CHANNEL}")
             self._bump(listening=True)
             self._connected.set()
+            self._healthy = True
+            _log.info("listening for target-state changes; answers are cached until one is notified")
             cycles = 0
             while not self._stop.is_set():
                 for _notification in conn.notifies(timeout=self._wait):

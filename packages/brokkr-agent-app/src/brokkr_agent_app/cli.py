@@ -7,12 +7,16 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from brokkr_agent_app.runtime import ClusterFactory, StartupError, check, run
 from brokkr_domain.errors import BrokkrError
 from brokkr_domain.ports import Cluster
 from brokkr_domain.redaction import RedactingFilter, level_of
 from brokkr_domain.settings import AgentSettings, load_settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("brokkr.agent")
 
@@ -42,8 +46,10 @@ def main(
     *,
     cluster_factory: ClusterFactory = make_cluster,
     environ: Mapping[str, str] | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> int:
-    """The console script. ``cluster_factory`` and ``environ`` are seams for embedding and tests."""
+    """The console script. ``cluster_factory``, ``environ`` and ``span_exporter`` (replacing the OTLP
+    exporter when ``telemetry`` enables tracing) are seams for embedding and tests."""
     args = _parser().parse_args(argv)
     env = os.environ if environ is None else environ
     try:
@@ -61,7 +67,8 @@ def main(
             print(f"{'ok  ' if line.ok else 'FAIL'} {line.name:<14} {line.detail}")
         return 0 if all(line.ok for line in lines) else 1
     try:
-        return run(settings.agent, cluster_factory)
+        telemetry = settings.telemetry.for_component("agent")
+        return run(settings.agent, cluster_factory, telemetry=telemetry, span_exporter=span_exporter)
     except (StartupError, BrokkrError) as exc:
         message = exc.message if isinstance(exc, BrokkrError) else str(exc)
         print(f"brokkr-agent: {message}", file=sys.stderr)

@@ -9,6 +9,10 @@ retried only when the request certainly did not take effect: the connection coul
 answered 429/503 (it refused before doing anything). A timeout or a 500/502/504 after such a request was sent
 may hide a success; repeating a claim would then be refused as "already claimed" and strand the order, so
 those errors surface at once and the caller's loop tries again on its next tick.
+
+With a tracer (tracing on), each API call is one CLIENT span ``<METHOD> /api/v1/<path with :id>`` covering its
+retries, and its W3C ``traceparent`` goes with every attempt so the broker's span continues the agent's trace.
+Headers (the PAK) and bodies are never put on a span. The ``/readyz`` probe is not traced.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 import cattrs
 import httpx
 
+from brokkr_agent_app.tracing import client_span, inject_trace_context, route_of
 from brokkr_domain.errors import (
     BrokkrError,
     ConflictError,
@@ -53,7 +58,11 @@ from brokkr_domain.ports import (
     WorkOrderCompletion,
 )
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
+
 T = TypeVar("T")
+API_PREFIX = "/api/v1"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REFUSED_STATUSES = frozenset({429, 503})  # answered before any work was done
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -97,7 +106,9 @@ class HttpBrokerGateway:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         headers: dict[str, str] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
+        """``tracer`` (tracing on) wraps each API call in a CLIENT span and sends its ``traceparent``."""
         self.base = broker_url.rstrip("/")
         self.max_attempts = max_attempts
         self.backoff_initial = backoff_initial
@@ -105,13 +116,18 @@ class HttpBrokerGateway:
         self._sleep = sleep
         self._conv = _converter()
         self._client = httpx.Client(
-            base_url=f"{self.base}/api/v1",
+            base_url=f"{self.base}{API_PREFIX}",
             headers={"Authorization": f"Bearer {pak}", "User-Agent": "brokkr-agent", **(headers or {})},
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             transport=transport,
         )
         self._plain = httpx.Client(base_url=self.base, timeout=httpx.Timeout(5.0), transport=transport)
         self.last_success: float | None = None
+        self._tracer = tracer
+        url = httpx.URL(self.base)
+        self._server_attributes: dict[str, str | int] = {"server.address": url.host}
+        if url.port is not None:
+            self._server_attributes["server.port"] = url.port
 
     # --- transport ----------------------------------------------------------------------------------------
     def _request(
@@ -123,15 +139,42 @@ class HttpBrokerGateway:
         params: dict[str, str] | None = None,
         idempotent: bool = True,
     ) -> Any:
+        if self._tracer is None:
+            return self._send(method, path, json=json, params=params, idempotent=idempotent)
+        route = f"{API_PREFIX}{route_of(path)}"
+        attributes = {**self._server_attributes, "http.request.method": method, "http.route": route}
+        with client_span(self._tracer, f"{method} {route}", attributes) as span:
+            # Injected inside the span: the broker's server span becomes this call's child.
+            headers = inject_trace_context({})
+            return self._send(
+                method, path, json=json, params=params, idempotent=idempotent, headers=headers, span=span
+            )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        params: dict[str, str] | None,
+        idempotent: bool,
+        headers: dict[str, str] | None = None,
+        span: Span | None = None,
+    ) -> Any:
+        """Send with retries; ``span`` (tracing on) gets the status code, resends and the error type."""
         retry_statuses = RETRY_STATUSES if idempotent else REFUSED_STATUSES
         attempt = 0
         while True:
             attempt += 1
+            if span is not None and attempt > 1:
+                span.set_attribute("http.request.resend_count", attempt - 1)
             try:
-                response = self._client.request(method, path, json=json, params=params)
+                response = self._client.request(method, path, json=json, params=params, headers=headers)
             except httpx.TransportError as exc:
                 retryable = idempotent or isinstance(exc, NOT_SENT)
                 if attempt >= self.max_attempts or not retryable:
+                    if span is not None:
+                        span.set_attribute("error.type", type(exc).__name__)
                     raise TransientError(
                         f"broker unreachable ({method} {path}): {type(exc).__name__}"
                     ) from exc
@@ -140,6 +183,10 @@ class HttpBrokerGateway:
             if response.status_code in retry_statuses and attempt < self.max_attempts:
                 self._sleep(self._delay(attempt, response.headers.get("Retry-After")))
                 continue
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+                if response.status_code >= 400:
+                    span.set_attribute("error.type", str(response.status_code))
             return self._decode(method, path, response)
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:

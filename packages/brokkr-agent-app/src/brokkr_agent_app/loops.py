@@ -7,6 +7,8 @@
   heartbeat or a deployment;
 - health, diagnostics and webhooks: each on its own interval.
 A loop whose tick fails with a transient error backs off (jittered, capped) and tries again.
+With tracing on, each tick is a root span ``agent.tick <loop>`` (marked failed when the tick fails) and each work
+order a span ``agent.work_order`` under the tick that handed it to the pool.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from brokkr_agent_app.metrics import AgentMetrics
 from brokkr_agent_app.status import AgentStatus
+from brokkr_agent_app.tracing import current_context, fail, tick_span, work_order_span
 from brokkr_domain.agent import (
     Reconciler,
     WorkOrderRunner,
@@ -37,6 +41,10 @@ from brokkr_domain.ports import BrokerGateway, Clock, Cluster
 from brokkr_domain.ports.http_sender import WebhookSender
 from brokkr_domain.settings import AgentSettings
 
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span, Tracer
+
 log = logging.getLogger("brokkr.agent")
 RECONCILE_BACKOFF_MAX_SECONDS = 300.0
 BUILD_POLL_SECONDS = 5.0
@@ -46,8 +54,17 @@ DRIFT_CHECK_TICKS = 6
 class Loop:
     """Runs ``tick`` every ``interval`` seconds until stopped; failures back off up to ``max_backoff``."""
 
-    def __init__(self, name: str, interval: float, tick: Callable[[], object], *, max_backoff: float = 60.0):
+    def __init__(
+        self,
+        name: str,
+        interval: float,
+        tick: Callable[[], object],
+        *,
+        max_backoff: float = 60.0,
+        tracer: Tracer | None = None,
+    ):
         self.name = name
+        self.tracer = tracer
         self.interval = interval
         self.tick = tick
         self.max_backoff = max_backoff
@@ -61,20 +78,38 @@ class Loop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.tick()
-                self.failures = 0
-            except TransientError as exc:
-                self.failures += 1
-                log.warning("%s: broker or cluster unavailable (%s); backing off", self.name, exc.message)
-            except BrokkrError as exc:
-                self.failures += 1
-                log.warning("%s: %s", self.name, exc.message)
-            except Exception:  # a bug in one tick must not kill the agent
-                self.failures += 1
-                log.exception("%s: unexpected error; continuing", self.name)
-            self.ticks += 1
+            self.run_once()
             self._stop.wait(self._delay())
+
+    def run_once(self) -> None:
+        """One tick, never raising; with tracing on, inside its own root span (failed when the tick fails)."""
+        if self.tracer is None:
+            self._guarded_tick()
+            return
+        with tick_span(self.tracer, self.name) as span:
+            error = self._guarded_tick()
+            if error is not None:
+                fail(span, error)
+
+    def _guarded_tick(self) -> Exception | None:
+        """Run ``tick``; a failure is logged, counted for the backoff and returned instead of raised."""
+        error: Exception | None = None
+        try:
+            self.tick()
+            self.failures = 0
+        except TransientError as exc:
+            error = exc
+            log.warning("%s: broker or cluster unavailable (%s); backing off", self.name, exc.message)
+        except BrokkrError as exc:
+            error = exc
+            log.warning("%s: %s", self.name, exc.message)
+        except Exception as exc:  # a bug in one tick must not kill the agent
+            error = exc
+            log.exception("%s: unexpected error; continuing", self.name)
+        if error is not None:
+            self.failures += 1
+        self.ticks += 1
+        return error
 
     def _delay(self) -> float:
         if self.failures == 0:
@@ -104,8 +139,14 @@ class AgentLoops:
         status: AgentStatus,
         metrics: AgentMetrics,
         agent_status: str | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
-        """``agent_status`` is the record's status read at startup, so an ACTIVE agent deploys at once."""
+        """``agent_status`` is the record's status read at startup, so an ACTIVE agent deploys at once.
+
+        ``tracer`` (tracing on) puts every tick in a root span and every work order in a span under the tick
+        that submitted it; ``None`` leaves the loops exactly as they are without tracing.
+        """
+        self.tracer = tracer
         self.agent_id = agent_id
         self.settings = settings
         self.gateway = gateway
@@ -143,14 +184,16 @@ class AgentLoops:
         self._lock = threading.Lock()
         every = settings.polling_interval
         self.loops = [
-            Loop("heartbeat", every, self.heartbeat_tick),
-            Loop("control", every, self.control_tick),
-            Loop("work-orders", every, self.work_order_tick),
-            Loop("diagnostics", settings.diagnostics_interval, self.diagnostics_tick),
-            Loop("webhooks", settings.webhook_interval, self.webhook_tick),
+            Loop("heartbeat", every, self.heartbeat_tick, tracer=tracer),
+            Loop("control", every, self.control_tick, tracer=tracer),
+            Loop("work-orders", every, self.work_order_tick, tracer=tracer),
+            Loop("diagnostics", settings.diagnostics_interval, self.diagnostics_tick, tracer=tracer),
+            Loop("webhooks", settings.webhook_interval, self.webhook_tick, tracer=tracer),
         ]
         if settings.deployment_health_enabled:
-            self.loops.append(Loop("health", settings.deployment_health_interval, self.health_tick))
+            self.loops.append(
+                Loop("health", settings.deployment_health_interval, self.health_tick, tracer=tracer)
+            )
 
     # --- ticks ----------------------------------------------------------------------------------------------
     def heartbeat_tick(self) -> None:
@@ -204,13 +247,24 @@ class AgentLoops:
             with self._lock:
                 if order.id in self._in_flight:
                     continue
-                self._in_flight[order.id] = self.pool.submit(self._run_order, order)
+                parent = current_context() if self.tracer is not None else None
+                self._in_flight[order.id] = self.pool.submit(self._run_order, order, parent)
             free -= 1
 
-    def _run_order(self, order: WorkOrder) -> object:
+    def _run_order(self, order: WorkOrder, parent: Context | None = None) -> object:
+        """Run one order on a pool thread; traced as a child of the tick that submitted it (``parent``)."""
+        if self.tracer is None:
+            return self._process_order(order, None)
+        attributes = {"brokkr.work_order.id": str(order.id), "brokkr.work_order.type": order.work_type}
+        with work_order_span(self.tracer, parent, attributes) as span:
+            return self._process_order(order, span)
+
+    def _process_order(self, order: WorkOrder, span: Span | None) -> object:
         try:
             outcome = process_work_order(self.gateway, self.runner, self.agent_id, order)
-        except Exception:
+        except Exception as exc:
+            if span is not None:
+                fail(span, exc)
             self.metrics.work_orders.labels(outcome="error").inc()
             log.exception("work order %s: could not complete", order.id)
             return None

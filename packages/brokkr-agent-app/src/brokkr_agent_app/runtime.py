@@ -2,7 +2,7 @@
 
 Startup: wait for the broker's readiness (bounded retries), verify the PAK is an agent's, find the agent's own
 record by name and cluster (and that it is the PAK's agent), reach Kubernetes, start the health server, run the
-loops. Each failure is one clear line (``StartupError``) and a non-zero exit. SIGTERM/SIGINT stop the loops at
+loops (traced when ``telemetry.agent`` enables tracing). Each failure is one clear line (``StartupError``) and a non-zero exit. SIGTERM/SIGINT stop the loops at
 safe points: the current apply and the work orders in flight finish first.
 """
 
@@ -13,19 +13,26 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import attrs
+import httpx
 
 from brokkr_agent_app.gateway import HttpBrokerGateway
 from brokkr_agent_app.health_server import HealthServer, create_health_app
 from brokkr_agent_app.loops import AgentLoops
 from brokkr_agent_app.metrics import AgentMetrics
 from brokkr_agent_app.status import AgentStatus
+from brokkr_agent_app.traced_cluster import TracedCluster
+from brokkr_agent_app.tracing import AgentTracing, build_tracing
 from brokkr_agent_app.webhook_sender import HttpxWebhookSender
 from brokkr_domain.errors import BrokkrError, ForbiddenError, NotFoundError, UnauthorizedError
 from brokkr_domain.model import Agent
 from brokkr_domain.ports import BrokerGateway, Cluster, SystemClock
-from brokkr_domain.settings import AgentSettings
+from brokkr_domain.settings import AgentSettings, Telemetry
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("brokkr.agent")
 ClusterFactory = Callable[[AgentSettings], Cluster]
@@ -89,8 +96,11 @@ class RunningAgent:
         loops: AgentLoops,
         health: HealthServer,
         sender: HttpxWebhookSender,
+        *,
+        tracing: AgentTracing | None = None,
     ) -> None:
         self.agent = agent
+        self.tracing = tracing
         self.gateway = gateway
         self.loops = loops
         self.health = health
@@ -111,25 +121,49 @@ class RunningAgent:
         self.health.stop()
         self.gateway.close()
         self.sender.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()  # export the last spans before the process ends
         log.info("agent stopped cleanly")
 
 
 def start(
-    settings: AgentSettings, make_cluster: ClusterFactory, *, stop: threading.Event | None = None
+    settings: AgentSettings,
+    make_cluster: ClusterFactory,
+    *,
+    stop: threading.Event | None = None,
+    telemetry: Telemetry | None = None,
+    span_exporter: SpanExporter | None = None,
+    broker_transport: httpx.BaseTransport | None = None,
 ) -> RunningAgent:
-    """Every startup step in order; raises ``StartupError`` with one clear line when one fails."""
+    """Every startup step in order; raises ``StartupError`` with one clear line when one fails.
+
+    ``telemetry`` (``telemetry.*`` for the agent; ``None`` means off) turns tracing on; ``span_exporter``
+    replaces its OTLP exporter and ``broker_transport`` the broker client's transport (seams for tests).
+    """
     pak, name, cluster_name = require(settings)
-    gateway = HttpBrokerGateway(settings.broker_url, pak, timeout=settings.request_timeout_seconds)
+    tracing = None if telemetry is None else build_tracing(telemetry, exporter=span_exporter)
+    tracer = None if tracing is None else tracing.tracer
+    gateway = HttpBrokerGateway(
+        settings.broker_url,
+        pak,
+        timeout=settings.request_timeout_seconds,
+        transport=broker_transport,
+        tracer=tracer,
+    )
     try:
         wait_for_broker(gateway, settings.max_retries, stop=stop)
         agent = identify(gateway, name, cluster_name)
         try:
-            cluster = make_cluster(settings)
-            version = cluster.server_version()
+            raw_cluster = make_cluster(settings)
+            version = raw_cluster.server_version()
         except Exception as exc:  # the adapter's own errors, or configuration problems
             raise StartupError(f"cannot reach Kubernetes: {exc}") from exc
+        # The loops' calls are traced; the health probes' version checks (every few seconds) are not.
+        cluster: Cluster = raw_cluster if tracer is None else TracedCluster(raw_cluster, tracer)
     except BaseException:
         gateway.close()
+        if tracing is not None:
+            tracing.shutdown()
         raise
     log.info("agent %s (%s) starting; Kubernetes %s; broker %s", name, agent.id, version, settings.broker_url)
     status, metrics = AgentStatus(), AgentMetrics()
@@ -145,10 +179,11 @@ def start(
         status=status,
         metrics=metrics,
         agent_status=agent.status,
+        tracer=tracer,
     )
     health = HealthServer(
         create_health_app(
-            status, metrics, cluster.server_version, broker_window=3 * settings.polling_interval + 5
+            status, metrics, raw_cluster.server_version, broker_window=3 * settings.polling_interval + 5
         ),
         HEALTH_HOST,
         settings.health_port,
@@ -158,17 +193,26 @@ def start(
     except OSError as exc:
         gateway.close()
         sender.close()
+        if tracing is not None:
+            tracing.shutdown()
         raise StartupError(f"{exc} (agent.health_port, BROKKR__AGENT__HEALTH_PORT)") from exc
     loops.start()
-    log.info("agent running; health server on port %d", health.port)
-    return RunningAgent(agent, gateway, loops, health, sender)
+    log.info("agent running; health server on port %d; tracing %s", health.port, "on" if tracer else "off")
+    return RunningAgent(agent, gateway, loops, health, sender, tracing=tracing)
 
 
-def run(settings: AgentSettings, make_cluster: ClusterFactory, *, stop: threading.Event | None = None) -> int:
+def run(
+    settings: AgentSettings,
+    make_cluster: ClusterFactory,
+    *,
+    stop: threading.Event | None = None,
+    telemetry: Telemetry | None = None,
+    span_exporter: SpanExporter | None = None,
+) -> int:
     """Start, serve until ``stop`` is set (or SIGTERM/SIGINT arrive), drain, return the exit status 0."""
     stop_event = stop or threading.Event()
     _install_signal_handlers(stop_event)
-    running = start(settings, make_cluster, stop=stop_event)
+    running = start(settings, make_cluster, stop=stop_event, telemetry=telemetry, span_exporter=span_exporter)
     stop_event.wait()
     running.stop()
     return 0

@@ -21,6 +21,8 @@ from brokkr_broker_app.logs import RequestLogger, apply_log_level
 from brokkr_broker_app.metrics import MetricsMiddleware
 from brokkr_broker_app.routes import all_routes
 from brokkr_broker_app.runtime import DYNAMIC_KEYS, ConfigChange, ReloadResult
+from brokkr_broker_app.target_state_cache import InvalidateOnWrite
+from brokkr_broker_app.tracing import Tracing, TracingMiddleware
 from brokkr_domain.errors import BrokkrError
 from brokkr_domain.model import Caller
 from brokkr_domain.settings import Settings, flatten
@@ -76,12 +78,17 @@ def create_app(container: BrokerContainer, *, run_background_tasks: bool = True)
     cache = container.auth_cache()
     audit_writer = container.audit_writer()
     sender = container.webhook_sender()
+    target_state_cache = container.target_state_cache()
+    tracing: Tracing | None = container.tracing()
     tasks, worker = broker_tasks(services, live, sender, metrics)
     live.subscribe(lambda s: apply_log_level(s.log.level))
     live.subscribe(lambda s: setattr(cache, "ttl", float(s.broker.auth_cache_ttl_seconds)))
 
     def authenticate(header: str | None) -> Any:
         return auth.authenticate(services, header)
+
+    if tracing is not None:
+        authenticate = tracing.usecase(authenticate, "auth.authenticate")
 
     def refresh_fleet_metrics() -> None:
         with services.uow() as uow:
@@ -92,6 +99,8 @@ def create_app(container: BrokerContainer, *, run_background_tasks: bool = True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if tracing is not None:  # attached for the lifespan only: several apps may share one engine in tests
+            tracing.instrument_engine(container.engine())
         audit_writer.start()
         if run_background_tasks:
             for task in tasks:
@@ -105,15 +114,21 @@ def create_app(container: BrokerContainer, *, run_background_tasks: bool = True)
                 task.join(timeout=live.current.broker.shutdown_grace_seconds)
             worker.close()
             audit_writer.stop()
+            if tracing is not None:
+                tracing.shutdown()
             log.info("broker stopped: background tasks finished, audit log flushed")
 
+    middleware = [
+        Middleware(MetricsMiddleware, metrics=metrics, on_request=RequestLogger()),
+        Middleware(LiveCorsMiddleware, live=live),
+        Middleware(AuthMiddleware, authenticate=authenticate, cache=cache, on_failure=services),
+        Middleware(InvalidateOnWrite, cache=target_state_cache),
+    ]
+    if tracing is not None:  # outermost: the request span covers metrics, CORS and authentication
+        middleware.insert(0, Middleware(TracingMiddleware, tracer=tracing.tracer))
     app = Starlette(
         routes=all_routes(),
-        middleware=[
-            Middleware(MetricsMiddleware, metrics=metrics, on_request=RequestLogger()),
-            Middleware(LiveCorsMiddleware, live=live),
-            Middleware(AuthMiddleware, authenticate=authenticate, cache=cache, on_failure=services),
-        ],
+        middleware=middleware,
         exception_handlers={
             BrokkrError: brokkr_error_handler,
             HTTPException: http_error_handler,
@@ -122,6 +137,7 @@ def create_app(container: BrokerContainer, *, run_background_tasks: bool = True)
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.tracing = tracing
     app.state.auth_cache = cache
     app.state.metrics = metrics
     app.state.ping = container.ping()
@@ -130,4 +146,5 @@ def create_app(container: BrokerContainer, *, run_background_tasks: bool = True)
     app.state.webhook_sender = sender
     app.state.tasks = tasks
     app.state.audit_writer = audit_writer
+    app.state.target_state_cache = target_state_cache
     return app

@@ -9,6 +9,7 @@ entries expire within the TTL.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -18,11 +19,13 @@ from uuid import UUID
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from brokkr_broker_app.errors import error_response
+from brokkr_broker_app.errors import error_response, public_message
 from brokkr_domain.errors import BrokkrError, TransientError
 from brokkr_domain.model import Actor, Caller
 from brokkr_domain.usecases.auth import hash_of_header
 from brokkr_domain.usecases.context import Services
+
+log = logging.getLogger("brokkr.broker")
 
 API_PREFIX = "/api/v1"
 
@@ -125,7 +128,9 @@ class AuthMiddleware:
                 self.services.audit_entry(
                     failed, "auth.failed", "pak", None, {"path": path, "reason": exc.message}
                 )
-            await error_response(status, code, exc.message)(scope, receive, send)
+            if status == 503:
+                log.warning("cannot authenticate %s: %s", path, exc.message)
+            await error_response(status, code, public_message(exc, status))(scope, receive, send)
             return
         client = scope.get("client")
         caller = Caller(actor=actor, ip_address=client[0] if client else None, user_agent=user_agent)

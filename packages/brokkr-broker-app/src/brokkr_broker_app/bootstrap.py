@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import platformdirs
+from dependency_injector import providers
 
 from brokkr_adapters_postgres.database import Database
 from brokkr_broker_app.container import BrokerContainer
@@ -87,7 +88,11 @@ def build_container(
     container = BrokerContainer()
     container.settings.override(settings)
     container.uow_factory.override(database.uow)
+    container.engine.override(database.engine)
     container.ping.override(database.check_reachable)
+    container.read_factory.override(providers.Object(database.uow.read_only))
+    listener = database.target_state_version()
+    container.state_version.override(providers.Object(lambda: listener.version))
     container.config_loader.override(loader)
     return container
 

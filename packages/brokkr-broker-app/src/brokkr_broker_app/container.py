@@ -10,10 +10,12 @@ from brokkr_broker_app.audit_writer import BatchedAuditWriter
 from brokkr_broker_app.auth import AuthCache
 from brokkr_broker_app.metrics import BrokerMetrics
 from brokkr_broker_app.runtime import LiveSettings
+from brokkr_broker_app.target_state_cache import TargetStateCache
+from brokkr_broker_app.tracing import build_tracing
 from brokkr_broker_app.webhook_sender import HttpxWebhookSender
 from brokkr_domain.pak import PakSettings
 from brokkr_domain.ports import RandomIds, SystemClock
-from brokkr_domain.settings import Settings
+from brokkr_domain.settings import Settings, Telemetry
 from brokkr_domain.usecases.context import Services
 
 
@@ -27,13 +29,26 @@ def _pak_settings(settings: Settings) -> PakSettings:
     )
 
 
+def _broker_telemetry(settings: Settings) -> Telemetry:
+    return settings.telemetry.for_component("broker")
+
+
 class BrokerContainer(containers.DeclarativeContainer):
-    """``settings``, ``uow_factory``, ``ping`` and ``config_loader`` are provided by the caller (CLI or tests)."""
+    """``settings``, ``uow_factory``, ``engine``, ``ping`` and ``config_loader`` are provided by the caller.
+
+    ``tracing`` is None unless ``telemetry`` enables it for the broker; ``span_exporter`` replaces its OTLP
+    exporter (tests override it with an in-memory one).
+    """
 
     settings = providers.Dependency(instance_of=Settings)
     uow_factory: providers.Dependency[Any] = providers.Dependency()
+    engine: providers.Dependency[Any] = providers.Dependency()
     ping: providers.Dependency[Any] = providers.Dependency()
     config_loader: providers.Dependency[Any] = providers.Dependency()
+
+    # Optional: the read-only unit-of-work factory, and the database's target-state version (``() -> int | None``).
+    read_factory: providers.Provider[Any] = providers.Object(None)
+    state_version: providers.Provider[Any] = providers.Object(lambda: None)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIds)
@@ -46,9 +61,15 @@ class BrokerContainer(containers.DeclarativeContainer):
         ids=ids,
         audit=audit_writer,
         pak_settings=providers.Callable(_pak_settings, settings),
+        reads=read_factory,
     )
     auth_cache = providers.Singleton(
         AuthCache, ttl_seconds=providers.Callable(lambda s: float(s.broker.auth_cache_ttl_seconds), settings)
     )
     metrics = providers.Singleton(BrokerMetrics)
     webhook_sender = providers.Singleton(HttpxWebhookSender)
+    span_exporter: providers.Provider[Any] = providers.Object(None)
+    tracing = providers.Singleton(
+        build_tracing, providers.Callable(_broker_telemetry, settings), exporter=span_exporter
+    )
+    target_state_cache = providers.Singleton(TargetStateCache, state_version)

@@ -70,11 +70,32 @@ def status_of(exc: BrokkrError) -> int:
     return 500
 
 
+# What a client is told about a server-side failure: the code says what happened, the specifics (hosts, ports,
+# SQL, driver messages) stay in the broker's log.
+PUBLIC_5XX_MESSAGES = {
+    "database_unavailable": "The database is unavailable right now; try again shortly",
+}
+
+
+def public_message(exc: BrokkrError, status: int) -> str:
+    """The message a client gets: the error's own below 500, a fixed sentence for server-side failures."""
+    if status < 500:
+        return exc.message
+    if exc.code in PUBLIC_5XX_MESSAGES:
+        return PUBLIC_5XX_MESSAGES[exc.code]
+    return (
+        "The service is unavailable right now; try again shortly"
+        if status == 503
+        else "An internal error occurred"
+    )
+
+
 async def brokkr_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BrokkrError)
     status = status_of(exc)
     if status >= 500:
         log.warning("request failed: %s %s: %s", request.method, request.url.path, exc.message)
+        return error_response(status, exc.code, public_message(exc, status))
     return error_response(status, exc.code, exc.message, exc.details or None)
 
 

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from brokkr_broker_app.tracing import Tracing
 from brokkr_broker_app.wire import dump, parse_json, parse_text, read_body, read_json, structure
 from brokkr_domain.errors import ValidationError
 from brokkr_domain.model import Caller
@@ -33,7 +34,14 @@ def caller_of(request: Request) -> Caller:
 
 
 async def call(request: Request, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-    """Run a use case ``fn(services, caller, ...)`` on the worker pool (use cases are synchronous)."""
+    """Run a use case ``fn(services, caller, ...)`` on the worker pool (use cases are synchronous).
+
+    With tracing on, the use case runs in its own span; the worker thread sees the request span because the
+    thread pool runs each call in a copy of the caller's context. With tracing off this is one attribute read.
+    """
+    tracing: Tracing | None = request.app.state.tracing
+    if tracing is not None:
+        fn = tracing.usecase(fn)
     return await run_in_threadpool(fn, services_of(request), caller_of(request), *args, **kwargs)
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from brokkr_broker_app.routes._http import body_as, call, frozen, json, no_content, present
+from brokkr_broker_app.routes._http import body_as, call, caller_of, frozen, json, no_content, present
+from brokkr_broker_app.target_state_cache import TargetStateCache
 from brokkr_broker_app.wire import parse_body, path_uuid
 from brokkr_domain.usecases import agent_events, agents
-from brokkr_domain.usecases._authz import require_same_id
+from brokkr_domain.usecases._authz import require_admin_or_agent, require_same_id
 
 
 @frozen
@@ -100,8 +102,18 @@ async def heartbeat(request: Request) -> Response:
 
 
 async def target_state(request: Request) -> Response:
+    """The hot path of every agent: served from ``TargetStateCache`` while the database reports no change."""
+    agent_id = path_uuid(request)
     mode = request.query_params.get("mode")
-    return json(await call(request, agents.get_target_state, path_uuid(request), mode))
+    require_admin_or_agent(caller_of(request), agent_id)  # before any lookup: the cache knows every agent
+    cache: TargetStateCache = request.app.state.target_state_cache
+    full = mode == "full"
+    version = cache.version()  # before the query: a change committed after it moves it (see the cache)
+    body = cache.lookup(agent_id, full, version)
+    if body is None:
+        objects = await call(request, agents.get_target_state, agent_id, mode)
+        body = await run_in_threadpool(cache.render, agent_id, full, version, objects)
+    return Response(body, media_type="application/json")
 
 
 async def associated_stacks(request: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+import logging
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -12,9 +13,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from brokkr_broker_app.errors import error_response
+from brokkr_broker_app.errors import PUBLIC_5XX_MESSAGES, error_response
 from brokkr_broker_app.metrics import CONTENT_TYPE
 from brokkr_domain.errors import BrokkrError
+
+log = logging.getLogger("brokkr.broker")
 
 
 @cache
@@ -31,8 +34,9 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     try:
         await run_in_threadpool(request.app.state.ping)
-    except BrokkrError as exc:
-        return error_response(503, "database_unavailable", f"database unreachable: {exc.message}")
+    except BrokkrError as exc:  # anyone may ask: the reason (host, port, driver text) goes to the log only
+        log.warning("not ready: %s", exc.message)
+        return error_response(503, "database_unavailable", PUBLIC_5XX_MESSAGES["database_unavailable"])
     return PlainTextResponse("Ready")
 
 

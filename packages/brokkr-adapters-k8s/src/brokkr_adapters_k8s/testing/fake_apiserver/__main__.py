@@ -24,13 +24,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="create ReplicaSets and Running pods for Deployments",
     )
+    parser.add_argument(
+        "--simulate-builds",
+        type=float,
+        metavar="SECONDS",
+        help="play the Shipwright controller: every BuildRun succeeds SECONDS after it is created",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    server = FakeApiServer(host=args.host, port=args.port, simulate_workloads=args.simulate_workloads)
+    server = FakeApiServer(
+        host=args.host,
+        port=args.port,
+        simulate_workloads=args.simulate_workloads,
+        simulate_builds=args.simulate_builds,
+    )
     log = logging.getLogger("brokkr-fake-apiserver")
     if args.kubeconfig_out:
         log.info("kubeconfig written to %s", server.kubeconfig_path(args.kubeconfig_out))

@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 import yaml
 
+from .builds import attach_build_simulation
 from .faults import FaultInjector, RequestLog
 from .routes import create_app
 from .state import ClusterState
@@ -47,6 +48,7 @@ class FakeApiServer:
     """A Kubernetes API server double speaking real HTTP, for the official client to talk to.
 
     ``state`` scripts the cluster, ``faults`` injects failures, ``requests`` records traffic.
+    ``simulate_builds=S`` makes every Shipwright BuildRun succeed S seconds after it is created.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class FakeApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         simulate_workloads: bool = False,
+        simulate_builds: float | None = None,
         clock: Callable[[], datetime] | None = None,
         list_items_with_type_meta: bool = False,
     ):
@@ -65,6 +68,8 @@ class FakeApiServer:
         self.app = create_app(self.state, self.faults, self.requests)
         if simulate_workloads:
             attach_workload_simulation(self.state)
+        if simulate_builds is not None:
+            attach_build_simulation(self.state, simulate_builds)
         self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
