@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from uuid import UUID
 
 from brokkr_broker_app.metrics import BrokerMetrics
 from brokkr_broker_app.runtime import LiveSettings
@@ -24,16 +26,34 @@ from brokkr_domain.usecases.context import Services
 
 log = logging.getLogger("brokkr.broker.tasks")
 
+DELIVERY_SLOTS = 16  # deliveries in flight at once per broker process
+
 
 class PeriodicTask:
+    """Runs ``step`` on its own thread every ``interval()`` seconds.
+
+    ``run`` is one complete tick, for callers outside the loop (tests, one-shot tools) that want its work done
+    when it returns. The loop calls ``step`` instead (``run`` when none is given): a step may leave work running
+    and answers whether more is waiting, in which case the next step starts at once instead of after the
+    interval. ``wake`` cuts the current wait short (a delivery slot came free while work was waiting).
+    """
+
     def __init__(
-        self, name: str, interval: Callable[[], float], run: Callable[[], object], metrics: BrokerMetrics
+        self,
+        name: str,
+        interval: Callable[[], float],
+        run: Callable[[], object],
+        metrics: BrokerMetrics,
+        *,
+        step: Callable[[], bool] | None = None,
     ):
         self.name = name
         self.interval = interval
         self.run = run
         self.metrics = metrics
+        self._step = step
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs = 0
 
@@ -41,19 +61,32 @@ class PeriodicTask:
         self._thread = threading.Thread(target=self._loop, name=f"task-{self.name}", daemon=True)
         self._thread.start()
 
+    def _once(self) -> bool:
+        if self._step is not None:
+            return self._step()
+        self.run()
+        return False
+
     def _loop(self) -> None:
         while not self._stop.is_set():
+            again = False
             try:
-                self.run()
+                again = self._once()
                 self.metrics.background_runs.labels(task=self.name, outcome="ok").inc()
             except Exception:  # one bad tick never kills the task
                 self.metrics.background_runs.labels(task=self.name, outcome="error").inc()
                 log.warning("background task %s failed; retrying next tick", self.name, exc_info=True)
             self.runs += 1
-            self._stop.wait(max(0.05, self.interval()))
+            if not again:
+                self._wake.wait(max(0.05, self.interval()))
+            self._wake.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def signal_stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def join(self, timeout: float) -> None:
         if self._thread is not None:
@@ -61,26 +94,116 @@ class PeriodicTask:
 
 
 class WebhookDeliveryWorker:
-    """Claims a batch of broker-routed deliveries and POSTs them in parallel (a slow receiver holds only its own
-    slot, bounded by its subscription's timeout)."""
+    """Sends broker-routed webhook deliveries with at most ``slots`` in flight, never waiting for them in a tick.
+
+    A tick claims no more deliveries than there are free slots (a claimed delivery is leased; one that waited in
+    memory behind a slow receiver could outlive its lease and be sent twice) and starts each POST on its own
+    thread. So a slow or hanging receiver holds only the slots of its own deliveries, each up to its
+    subscription's timeout, and never more than ``per_subscription`` of them (its further deliveries wait in the
+    database), while later ticks keep the other slots busy. The threads are daemons: a POST that
+    outlives the shutdown grace is abandoned, and its lease brings the delivery back (at least once).
+    """
 
     def __init__(
-        self, services: Services, live: LiveSettings, sender: HttpxWebhookSender, metrics: BrokerMetrics
+        self,
+        services: Services,
+        live: LiveSettings,
+        sender: HttpxWebhookSender,
+        metrics: BrokerMetrics,
+        *,
+        slots: int = DELIVERY_SLOTS,
     ):
         self.services = services
         self.live = live
         self.sender = sender
         self.metrics = metrics
-        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="webhook")
+        self.slots = slots
+        self.on_capacity: Callable[[], None] = lambda: None  # the loop's wake-up, set by ``broker_tasks``
+        self.per_subscription = max(
+            1, slots // 4
+        )  # one hanging receiver holds at most a quarter of the slots
+        self._in_flight = 0
+        self._by_subscription: Counter[UUID] = Counter()
+        self._backlog = False  # the last claim was cut short by the free slots: more may be waiting
+        self._changed = threading.Condition()
+
+    @property
+    def in_flight(self) -> int:
+        with self._changed:
+            return self._in_flight
 
     def tick(self) -> int:
-        batch = webhooks.claim_broker_batch(
-            self.services, self.live.current.broker.webhook_delivery_batch_size
-        )
-        futures = [self.pool.submit(self._deliver, delivery, sub) for delivery, sub in batch]
-        for future in futures:
-            future.result()
+        """Claim up to the free slots (and the batch size), start sending them, return how many were claimed."""
+        batch_size = self.live.current.broker.webhook_delivery_batch_size
+        with self._changed:
+            free = self.slots - self._in_flight
+            limit = min(batch_size, free)
+            if limit <= 0:
+                self._backlog = True
+                return 0
+            self._in_flight += limit  # reserved before the claim, so concurrent ticks cannot overbook
+            busy = frozenset(s for s, n in self._by_subscription.items() if n >= self.per_subscription)
+        try:
+            batch = webhooks.claim_broker_batch(
+                self.services, limit, per_subscription=self.per_subscription, skip_subscriptions=busy
+            )
+        except BaseException:
+            self._release(limit)
+            raise
+        with self._changed:
+            self._backlog = len(batch) == limit
+            self._by_subscription.update(sub.id for _, sub in batch)
+        self._release(limit - len(batch))
+        for delivery, sub in batch:
+            threading.Thread(
+                target=self._send, args=(delivery, sub), name=f"webhook-{delivery.id}", daemon=True
+            ).start()
         return len(batch)
+
+    def step(self) -> bool:
+        """One tick of the loop; True when it should run again at once (a full claim and slots still free)."""
+        self.tick()
+        with self._changed:
+            return self._backlog and self._in_flight < self.slots
+
+    def run_batch(self) -> int:
+        """One tick that returns once everything it claimed was sent and recorded (hand-run ticks)."""
+        claimed = self.tick()
+        self.wait_idle(timeout=None)
+        return claimed
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        """Wait until nothing is in flight; False when ``timeout`` seconds passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while self._in_flight > 0:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
+
+    def _release(self, count: int) -> None:
+        if count <= 0:
+            return
+        with self._changed:
+            self._in_flight -= count
+            wake = self._backlog
+            self._changed.notify_all()
+        if wake:
+            self.on_capacity()
+
+    def _send(self, delivery: WebhookDelivery, sub: WebhookSubscription) -> None:
+        try:
+            self._deliver(delivery, sub)
+        except Exception:  # the outcome could not be recorded: the lease brings the delivery back
+            log.warning("webhook delivery %s: recording the outcome failed", delivery.id, exc_info=True)
+        finally:
+            with self._changed:
+                self._by_subscription[sub.id] -= 1
+                if self._by_subscription[sub.id] <= 0:
+                    del self._by_subscription[sub.id]
+            self._release(1)
 
     def _deliver(self, delivery: WebhookDelivery, sub: WebhookSubscription) -> None:
         headers = delivery_headers(
@@ -98,7 +221,14 @@ class WebhookDeliveryWorker:
         webhooks.record_broker_outcome(self.services, delivery.id, outcome)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=False)
+        """Let the deliveries in flight finish, for at most the shutdown grace; the rest come back by lease."""
+        grace = float(self.live.current.broker.shutdown_grace_seconds)
+        if not self.wait_idle(timeout=grace):
+            log.warning(
+                "%d webhook deliveries still in flight after %.0f s; they will be retried",
+                self.in_flight,
+                grace,
+            )
 
 
 def broker_tasks(
@@ -108,6 +238,14 @@ def broker_tasks(
         return live.current.broker
 
     worker = WebhookDeliveryWorker(services, live, sender, metrics)
+    delivery = PeriodicTask(
+        "webhook_delivery",
+        lambda: b().webhook_delivery_interval_seconds,
+        worker.run_batch,
+        metrics,
+        step=worker.step,
+    )
+    worker.on_capacity = delivery.wake
     tasks = [
         PeriodicTask(
             "work_order_maintenance",
@@ -115,7 +253,7 @@ def broker_tasks(
             lambda: work_orders.run_work_order_maintenance(services),
             metrics,
         ),
-        PeriodicTask("webhook_delivery", lambda: b().webhook_delivery_interval_seconds, worker.tick, metrics),
+        delivery,
         PeriodicTask(
             "webhook_retention",
             lambda: 3600.0,

@@ -95,13 +95,31 @@ class SqlWebhookDeliveryRepository(SqlRepository):
         return [m.delivery_from_row(row) for row in self._run(query)]
 
     def _claim(
-        self, routed: ColumnElement[bool], acquired_by: UUID | None, limit: int, until: datetime
+        self,
+        routed: ColumnElement[bool],
+        acquired_by: UUID | None,
+        limit: int,
+        until: datetime,
+        per_subscription: int | None = None,
     ) -> builtins.list[WebhookDelivery]:
         if limit <= 0:
             return []
+        eligible: ColumnElement[bool] = and_(_d.c.status == DeliveryStatus.PENDING.value, routed)
+        if per_subscription is not None:  # rank within each subscription first, lock only the chosen rows
+            ranked = (
+                select(
+                    _d.c.id,
+                    func.row_number()
+                    .over(partition_by=_d.c.subscription_id, order_by=(_d.c.created_at, _d.c.id))
+                    .label("rank"),
+                )
+                .where(eligible)
+                .subquery("ranked")
+            )
+            eligible = _d.c.id.in_(select(ranked.c.id).where(ranked.c.rank <= per_subscription))
         picked = (
             select(_d.c.id)
-            .where(_d.c.status == DeliveryStatus.PENDING.value, routed)
+            .where(eligible)
             .order_by(_d.c.created_at, _d.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -117,10 +135,19 @@ class SqlWebhookDeliveryRepository(SqlRepository):
         return sorted(claimed, key=lambda d: (d.created_at, d.id))
 
     def claim_for_broker(
-        self, now: datetime, limit: int, acquired_until: datetime
+        self,
+        now: datetime,
+        limit: int,
+        acquired_until: datetime,
+        *,
+        per_subscription: int | None = None,
+        skip_subscriptions: frozenset[UUID] = frozenset(),
     ) -> builtins.list[WebhookDelivery]:
         del now  # pending rows are due by definition; failed ones come back through requeue_due
-        return self._claim(_broker_routed(), None, limit, acquired_until)
+        routed = _broker_routed()
+        if skip_subscriptions:
+            routed = routed & _d.c.subscription_id.not_in(sorted(skip_subscriptions))
+        return self._claim(routed, None, limit, acquired_until, per_subscription)
 
     def claim_for_agent(
         self, agent: AgentTargetingFacts, now: datetime, limit: int, acquired_until: datetime

@@ -256,9 +256,18 @@ class WebhookDeliveryRepository(Protocol):
         ...
 
     def claim_for_broker(
-        self, now: datetime, limit: int, acquired_until: datetime
+        self,
+        now: datetime,
+        limit: int,
+        acquired_until: datetime,
+        *,
+        per_subscription: int | None = None,
+        skip_subscriptions: frozenset[UUID] = frozenset(),
     ) -> builtins.list[WebhookDelivery]:
-        """Oldest pending broker-routed deliveries (no target labels), marked acquired by the broker."""
+        """Oldest pending broker-routed deliveries (no target labels), marked acquired by the broker.
+
+        At most ``per_subscription`` of one subscription (None: no cap), none of ``skip_subscriptions``: a
+        sender keeps a slow receiver from taking every slot."""
         ...
 
     def claim_for_agent(

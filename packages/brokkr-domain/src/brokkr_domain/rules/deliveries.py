@@ -11,6 +11,11 @@ Delivery is at least once: a deliverer holds a lease (``acquired_until``) rather
 that runs out puts the delivery back in the queue, so a crashed deliverer costs a duplicate, never a lost
 event. Receivers deduplicate on the event id of the payload, which is stable across attempts.
 
+The broker's lease is sized per delivery from its subscription's timeout (:func:`broker_lease`): longer than
+the POST can take, so no other deliverer picks the delivery up while it may still be in flight (a fixed
+lease shorter than a 300 s timeout would send it twice), yet short enough that a broker killed mid-delivery
+gives it back within its timeout plus :data:`LEASE_MARGIN`.
+
 ``max_retries`` of a subscription counts *attempts* (as in v0.4.0): after that many failed attempts the
 delivery is dead; 0 or less means the first failure is final. Unlike v0.4.0, a permanent client error
 (a 4xx other than 408, 425 and 429) is dead at once: sending the same request again cannot fix it.
@@ -27,6 +32,8 @@ from brokkr_domain.errors import ConflictError
 from brokkr_domain.model import DeliveryStatus, WebhookDelivery
 
 DEFAULT_LEASE = timedelta(seconds=60)
+# Beyond the subscription's timeout: the time to record the outcome, and clock skew between replicas.
+LEASE_MARGIN = timedelta(seconds=10)
 MAX_RETRY_DELAY_SECONDS = 3600  # 2**attempts grows fast; an hour between attempts is patient enough
 MAX_ERROR_LENGTH = 2000  # what is kept of an error text (the receiver's body may be large)
 
@@ -65,6 +72,30 @@ def acquire(
     return attrs.evolve(
         delivery, status=DeliveryStatus.ACQUIRED, acquired_by=by_agent, acquired_until=now + ttl
     )
+
+
+def broker_lease(timeout_seconds: int) -> timedelta:
+    """How long the broker holds a delivery whose subscription allows ``timeout_seconds`` per attempt.
+
+    The attempt's POST ends within the timeout (at least 1 s: a bad value never makes a lease that expires
+    before the POST has even started), then the margin covers recording the outcome.
+    """
+    return timedelta(seconds=max(timeout_seconds, 1)) + LEASE_MARGIN
+
+
+def renew_lease(delivery: WebhookDelivery, until: datetime) -> WebhookDelivery:
+    """Move the lease of a delivery its deliverer holds (acquired) to ``until``.
+
+    Anything but acquired raises ``ConflictError`` (code ``delivery_not_acquired``): a lease that already
+    ran out may have been taken by another deliverer, whose claim must not be stretched.
+    """
+    if delivery.status != DeliveryStatus.ACQUIRED:
+        raise ConflictError(
+            f"webhook delivery {delivery.id} is {delivery.status}, not acquired",
+            code="delivery_not_acquired",
+            details={"status": str(delivery.status)},
+        )
+    return attrs.evolve(delivery, acquired_until=until)
 
 
 def _ensure_unfinished(delivery: WebhookDelivery) -> None:
@@ -159,15 +190,18 @@ def requeue_if_due(delivery: WebhookDelivery, now: datetime) -> WebhookDelivery 
 
 __all__ = [
     "DEFAULT_LEASE",
+    "LEASE_MARGIN",
     "MAX_ERROR_LENGTH",
     "MAX_RETRY_DELAY_SECONDS",
     "RETRYABLE_CLIENT_ERRORS",
     "acquire",
+    "broker_lease",
     "describe_failure",
     "is_permanent_http_failure",
     "mark_failure",
     "mark_success",
     "release_expired",
+    "renew_lease",
     "requeue_if_due",
     "retry_delay_seconds",
 ]

@@ -408,17 +408,41 @@ def report_delivery_result(
 
 
 def claim_broker_batch(
-    s: Services, limit: int, ttl: timedelta = deliveries.DEFAULT_LEASE
+    s: Services,
+    limit: int,
+    ttl: timedelta | None = None,
+    *,
+    per_subscription: int | None = None,
+    skip_subscriptions: frozenset[UUID] = frozenset(),
 ) -> list[tuple[WebhookDelivery, WebhookSubscription]]:
     """One tick of the broker worker, domain side: put expired leases and due retries back in the queue, then
     lease up to ``limit`` of the oldest broker-routed deliveries, each with its subscription. Replicas never
-    get the same delivery (the repository's claim is skip-locked)."""
+    get the same delivery (the repository's claim is skip-locked).
+
+    Each lease lasts ``ttl`` when given, else its subscription's timeout plus a margin
+    (``rules.deliveries.broker_lease``): the delivery cannot be taken again while its POST may be in flight, and
+    comes back soon after a broker that died holding it. ``per_subscription`` and ``skip_subscriptions`` let the
+    sender keep a slow receiver from taking all of its slots."""
     now = s.clock.now()
+    usual = deliveries.broker_lease(DEFAULT_TIMEOUT_SECONDS)
     with s.uow() as uow:
         uow.deliveries.release_expired(now)
         uow.deliveries.requeue_due(now)
-        claimed = uow.deliveries.claim_for_broker(now, limit, now + ttl)
-        batch = [(delivery, _subscription_of(uow, delivery)) for delivery in claimed]
+        claimed = uow.deliveries.claim_for_broker(
+            now,
+            limit,
+            now + (usual if ttl is None else ttl),
+            per_subscription=per_subscription,
+            skip_subscriptions=skip_subscriptions,
+        )
+        batch = []
+        for delivery in claimed:
+            sub = _subscription_of(uow, delivery)
+            until = now + deliveries.broker_lease(sub.timeout_seconds)
+            held = delivery
+            if ttl is None and delivery.acquired_until != until:  # the claim used the default timeout's lease
+                held = uow.deliveries.update(deliveries.renew_lease(delivery, until))
+            batch.append((held, sub))
         uow.commit()
     return batch
 

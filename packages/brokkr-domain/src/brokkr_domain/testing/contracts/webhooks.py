@@ -6,6 +6,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import attrs
 
@@ -113,6 +114,30 @@ class WebhookRepositoryContract:
         rest = committed(uow_factory, lambda uow: uow.deliveries.claim_for_broker(now, 10, until))
         assert [d.id for d in rest] == [third.id]
         assert committed(uow_factory, lambda uow: uow.deliveries.claim_for_broker(now, 10, until)) == []
+
+    def test_broker_claims_cap_each_subscription_and_skip_the_busy_ones(
+        self, uow_factory: UnitOfWorkFactory, clock: FakeClock
+    ) -> None:
+        with uow_factory() as uow:
+            slow = uow.webhooks.add(b.subscription(clock.now()))
+            fast = uow.webhooks.add(b.subscription(clock.now()))
+            jam = [uow.deliveries.add(b.delivery(clock.advance(), slow.id)).id for _ in range(5)]
+            later = [uow.deliveries.add(b.delivery(clock.advance(), fast.id)).id for _ in range(2)]
+            uow.commit()
+        now = clock.advance()
+        until = now + timedelta(seconds=60)
+
+        def claim(**options: Any) -> list[uuid.UUID]:
+            return [
+                d.id
+                for d in committed(
+                    uow_factory, lambda uow: uow.deliveries.claim_for_broker(now, 4, until, **options)
+                )
+            ]
+
+        assert claim(per_subscription=2) == [*jam[:2], *later], "older deliveries of a busy receiver wait"
+        assert claim(skip_subscriptions=frozenset({slow.id})) == [], "a skipped subscription gets nothing"
+        assert claim() == jam[2:], "without options the oldest go first"
 
     def test_concurrent_broker_claims_never_double_deliver(
         self, uow_factory: UnitOfWorkFactory, clock: FakeClock

@@ -82,13 +82,27 @@ class InMemoryWebhookDeliveryRepository:
         return rows[start : start + max(limit, 0)]
 
     def _claim(
-        self, routed: Callable[[WebhookDelivery], bool], acquired_by: UUID | None, limit: int, until: datetime
+        self,
+        routed: Callable[[WebhookDelivery], bool],
+        acquired_by: UUID | None,
+        limit: int,
+        until: datetime,
+        per_subscription: int | None = None,
     ) -> builtins.list[WebhookDelivery]:
         rows = self._tx.tables.webhook_deliveries
-        candidates = sorted(
+        pending = sorted(
             (d for d in rows.values() if d.status == DeliveryStatus.PENDING and routed(d)),
             key=lambda delivery: (delivery.created_at, delivery.id),
-        )[: max(limit, 0)]
+        )
+        taken: dict[UUID, int] = {}
+        candidates: builtins.list[WebhookDelivery] = []
+        for delivery in pending:
+            if len(candidates) >= max(limit, 0):
+                break
+            if per_subscription is not None and taken.get(delivery.subscription_id, 0) >= per_subscription:
+                continue
+            taken[delivery.subscription_id] = taken.get(delivery.subscription_id, 0) + 1
+            candidates.append(delivery)
         claimed = []
         for delivery in candidates:
             acquired = attrs.evolve(
@@ -99,10 +113,22 @@ class InMemoryWebhookDeliveryRepository:
         return claimed
 
     def claim_for_broker(
-        self, now: datetime, limit: int, acquired_until: datetime
+        self,
+        now: datetime,
+        limit: int,
+        acquired_until: datetime,
+        *,
+        per_subscription: int | None = None,
+        skip_subscriptions: frozenset[UUID] = frozenset(),
     ) -> builtins.list[WebhookDelivery]:
         del now  # pending deliveries are due by definition (failed ones come back through requeue_due)
-        return self._claim(lambda d: is_broker_routed(d.target_labels), None, limit, acquired_until)
+        return self._claim(
+            lambda d: is_broker_routed(d.target_labels) and d.subscription_id not in skip_subscriptions,
+            None,
+            limit,
+            acquired_until,
+            per_subscription,
+        )
 
     def claim_for_agent(
         self, agent: AgentTargetingFacts, now: datetime, limit: int, acquired_until: datetime
