@@ -42,11 +42,10 @@ from common import (
     loadavg,
     new_webhook_key,
     raw_request,
+    run_benchmark,
     run_open_loop,
     table,
     wait_for_quiet,
-    workdir,
-    write_results,
 )
 from fleet import Fleet, seed_agents, seed_catalogue, seed_success_events
 
@@ -312,12 +311,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    with workdir(args.keep) as directory:
-        results = run(args, directory)
-    tables = report(args, results)
-    write_results("broker_resources", vars(args), results, tables)
-    return 0
+    return run_benchmark("broker_resources", parse_args(argv), run, report)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ PostgreSQL competing for the same cores, which is why every result records the m
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import psutil  # type: ignore[import-untyped]  # no stubs in the workspace lock
+import psutil
 import uvloop
 from loadgen import RawConnection, open_loop
 
@@ -45,6 +46,7 @@ BIN = Path(sys.executable).parent
 ADMIN = Caller(actor=Actor.admin(), user_agent="brokkr-bench")
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 # --- small utilities --------------------------------------------------------------------------------------
@@ -100,6 +102,19 @@ def workdir(keep: bool = False) -> Iterator[Path]:
             print(f"(kept {path})")
         else:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def run_benchmark(
+    name: str,
+    args: argparse.Namespace,
+    run: Callable[[Any, Path], R],
+    report: Callable[[Any, R], Sequence[str]],
+) -> int:
+    """The shape of every script's ``main``: run in a scratch directory, print the tables, keep the results."""
+    with workdir(args.keep) as directory:
+        results = run(args, directory)
+    write_results(name, vars(args), results, report(args, results))
+    return 0
 
 
 # --- statistics, tables, results ------------------------------------------------------------------------

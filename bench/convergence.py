@@ -31,10 +31,9 @@ from common import (
     free_port,
     latency_summary_ms,
     new_webhook_key,
+    run_benchmark,
     table,
     wait_until,
-    workdir,
-    write_results,
 )
 
 from brokkr_adapters_k8s.testing import FakeApiServer
@@ -194,11 +193,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    with workdir(args.keep) as directory:
-        results = run(args, directory)
-    write_results("convergence", vars(args), results, report(args, results))
-    return 0
+    return run_benchmark("convergence", parse_args(argv), run, report)
 
 
 if __name__ == "__main__":

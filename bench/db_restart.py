@@ -36,10 +36,9 @@ from common import (
     loadavg,
     new_webhook_key,
     raw_request,
+    run_benchmark,
     run_open_loop,
     table,
-    workdir,
-    write_results,
 )
 from fleet import Fleet, seed_agents, seed_catalogue
 
@@ -289,12 +288,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    with workdir(args.keep) as directory:
-        results = run(args, directory)
-    tables = report(args, results)
-    write_results("db_restart", vars(args), results, tables)
-    return 0
+    return run_benchmark("db_restart", parse_args(argv), run, report)
 
 
 if __name__ == "__main__":

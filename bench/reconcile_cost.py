@@ -30,7 +30,7 @@ from typing import Any, cast
 from uuid import UUID, uuid4
 
 import httpx
-import psutil  # type: ignore[import-untyped]
+import psutil
 from common import ManagedProcess, free_port, machine_line, table, wait_until, workdir, write_results
 
 from brokkr_adapters_k8s import KubernetesCluster

@@ -44,11 +44,10 @@ from common import (
     Sampler,
     free_port,
     new_webhook_key,
+    run_benchmark,
     table,
     wait_for_quiet,
     wait_until,
-    workdir,
-    write_results,
 )
 from fleet import (
     Fleet,
@@ -405,12 +404,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    with workdir(args.keep) as directory:
-        results = run(args, directory)
-    tables = report(args, results)
-    write_results("target_state", vars(args), results, tables)
-    return 0
+    return run_benchmark("target_state", parse_args(argv), run, report)
 
 
 if __name__ == "__main__":

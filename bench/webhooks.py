@@ -41,11 +41,10 @@ from common import (
     free_port,
     latency_summary_ms,
     new_webhook_key,
+    run_benchmark,
     services,
     table,
     wait_until,
-    workdir,
-    write_results,
 )
 
 from brokkr_adapters_postgres.database import Database
@@ -276,11 +275,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    with workdir(args.keep) as directory:
-        rows = run(args, directory)
-    write_results("webhooks", vars(args), rows, report(args, rows))
-    return 0
+    return run_benchmark("webhooks", parse_args(argv), run, report)
 
 
 if __name__ == "__main__":

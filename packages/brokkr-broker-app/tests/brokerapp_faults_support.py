@@ -67,10 +67,11 @@ class ServedBroker:
     def headers(self, pak: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {pak or self.admin}"}
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, *options: str, timeout: float = 60) -> None:
+        """Start ``serve`` (with extra CLI ``options``) and wait until ``/readyz`` answers 200."""
         argv = [sys.executable, "-m", "brokkr_broker_app.cli", "serve", "--host", "127.0.0.1"]
         self.process = subprocess.Popen(
-            [*argv, "--port", str(self.port)],
+            [*argv, "--port", str(self.port), *options],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -98,6 +99,13 @@ class ServedBroker:
 
     def log(self) -> str:
         return "".join(self.output[-200:])
+
+    def wait_for_output(self, text: str, timeout: float = 10) -> str:
+        """Everything printed so far, once it contains ``text`` (the reader thread may lag the process)."""
+        deadline = time.monotonic() + timeout
+        while text not in "".join(self.output) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return "".join(self.output)
 
     def terminate(self, timeout: float = 30) -> int:
         """SIGTERM and wait for the exit status."""
