@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from uuid import UUID
 
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.responses import JSONResponse
 
+from brokerapp_support import Broker
 from brokkr_broker_app.target_state_cache import TargetStateCache, Version
 from brokkr_broker_app.wire import dump
-from brokkr_domain.model import DeploymentObject
+from brokkr_domain.model import Actor, Caller, DeploymentObject
 from brokkr_domain.testing import strategies as bs
+from brokkr_domain.usecases import stacks
 
 AGENTS = [uuid.UUID(int=n) for n in range(1, 4)]
+THIRD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: three\n"
 
 
 class Notified:
@@ -90,3 +95,42 @@ def test_bounded_and_counted() -> None:
     assert (cache.hits, cache.misses) == (1, 1)
     cache.invalidate()
     assert cache.lookup(AGENTS[2], True, cache.version()) is None, "a write of this process drops answers"
+
+
+def _cached_answers(broker: Broker) -> float:
+    value = broker.app.state.metrics.registry.get_sample_value(
+        "brokkr_target_state_answers_total", {"source": "cache"}
+    )
+    return float(value or 0.0)
+
+
+def test_polls_are_answered_from_the_cache_until_something_changes(broker: Broker) -> None:
+    agent, pak = broker.create_agent()
+    stack = broker.create_stack(broker.admin_generator_id())
+    broker.ok(
+        "POST", f"/agents/{agent['id']}/targets", json={"agent_id": agent["id"], "stack_id": stack["id"]}
+    )
+    first = broker.create_object(stack["id"], name="one")
+    path = f"/agents/{agent['id']}/target-state?mode=full"
+    assert [o["id"] for o in broker.ok("GET", path, pak)] == [first["id"]]
+    before = _cached_answers(broker)
+    again = broker.request("GET", path, pak)
+    assert [o["id"] for o in again.json()] == [first["id"]]
+    assert _cached_answers(broker) == before + 1, "an unchanged answer comes from memory"
+
+    second = broker.create_object(stack["id"], name="two")  # a write through this broker: seen at once
+    assert [o["id"] for o in broker.ok("GET", path, pak)] == [second["id"]]
+
+    # A write this process did not see (another replica, a CLI): the database's notification invalidates.
+    other = Caller(actor=Actor.admin())
+    stacks.create_deployment_object(broker.services, other, UUID(stack["id"]), yaml_content=THIRD)
+    deadline = time.monotonic() + 10
+    while (ids := [o["id"] for o in broker.ok("GET", path, pak)]) == [second["id"]]:
+        assert time.monotonic() < deadline, "the notification never reached the broker"
+        time.sleep(0.01)
+    assert len(ids) == 1 and ids[0] != second["id"]
+
+    outsider, outsider_pak = broker.create_agent()
+    denied = broker.request("GET", path, outsider_pak)
+    assert denied.status_code == 403, "a cached answer is never served to another agent"
+    assert outsider["id"] != agent["id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -110,8 +111,9 @@ def create_app(container: BrokerContainer, *, run_background_tasks: bool = True)
         finally:
             for task in tasks:
                 task.signal_stop()
+            deadline = time.monotonic() + live.current.broker.shutdown_grace_seconds  # one grace for all
             for task in tasks:
-                task.join(timeout=live.current.broker.shutdown_grace_seconds)
+                task.join(timeout=max(0.0, deadline - time.monotonic()))
             worker.close()
             audit_writer.stop()
             if tracing is not None:

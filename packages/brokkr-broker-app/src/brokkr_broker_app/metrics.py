@@ -61,6 +61,12 @@ class BrokerMetrics:
         self.webhook_deliveries = Counter(
             "brokkr_webhook_deliveries_total", "Webhook delivery attempts by outcome", ["outcome"], registry=r
         )
+        self.target_state_answers = Counter(
+            "brokkr_target_state_answers_total",
+            "Target-state answers by where they came from (cache or database)",
+            ["source"],
+            registry=r,
+        )
         self.background_runs = Counter(
             "brokkr_background_task_runs_total", "Background task runs", ["task", "outcome"], registry=r
         )

@@ -110,9 +110,12 @@ async def target_state(request: Request) -> Response:
     full = mode == "full"
     version = cache.version()  # before the query: a change committed after it moves it (see the cache)
     body = cache.lookup(agent_id, full, version)
+    source = "cache"
     if body is None:
         objects = await call(request, agents.get_target_state, agent_id, mode)
         body = await run_in_threadpool(cache.render, agent_id, full, version, objects)
+        source = "database"
+    request.app.state.metrics.target_state_answers.labels(source=source).inc()
     return Response(body, media_type="application/json")
 
 
