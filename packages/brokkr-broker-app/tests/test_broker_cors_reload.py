@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import attrs
@@ -101,3 +102,24 @@ def test_an_invalid_configuration_is_refused_and_the_old_one_stays(broker: Broke
     assert response.status_code == 400 and response.json()["code"] == "invalid_configuration"
     assert "webhook_delivery_batch_size" in response.json()["message"]
     assert preflight(broker, UI)[0] == 200
+
+
+def test_a_reload_reaches_every_other_broker_process(broker: Broker) -> None:
+    other = broker.replica()  # another worker or replica on the same database
+    with other.client:
+        changed = attrs.evolve(
+            broker.source.settings,
+            cors=attrs.evolve(broker.source.settings.cors, allowed_origins=("https://fleet.example",)),
+        )
+        broker.source.settings = changed  # each process re-reads its own configuration
+        other.source.settings = changed
+        deadline = time.monotonic() + 10
+        while other.container.live().current.cors.allowed_origins != ("https://fleet.example",):
+            assert time.monotonic() < deadline, "the other process never reloaded"
+            broker.ok("POST", "/admin/config/reload")  # it starts listening within a wait cycle of its start
+            time.sleep(0.2)
+        assert preflight(other, "https://fleet.example")[0] == 200
+        broker.flush_audit()
+        other.flush_audit()
+        actors = {entry["actor_type"] for entry in broker.audit(action="config.reloaded")["logs"]}
+        assert actors == {"admin"}, "only the process that answered audits the reload"

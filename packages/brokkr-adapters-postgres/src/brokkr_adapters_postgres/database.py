@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL
 from brokkr_adapters_postgres import migrate as migrations
 from brokkr_adapters_postgres.embedded import EmbeddedPostgres, default_data_dir
 from brokkr_adapters_postgres.engine import display_url, make_engine
-from brokkr_adapters_postgres.notifications import TargetStateVersion
+from brokkr_adapters_postgres.notifications import Notifications
 from brokkr_adapters_postgres.uow import SqlUnitOfWorkFactory
 from brokkr_domain.errors import BrokkrError, TransientError
 from brokkr_domain.ports import SecretCipher
@@ -44,7 +44,7 @@ class Database:
         self.uow = uow
         self.schema = schema
         self.server = server
-        self._version: TargetStateVersion | None = None
+        self._notifications: Notifications | None = None
 
     @classmethod
     def open(
@@ -119,17 +119,17 @@ class Database:
             return False
         return True
 
-    def target_state_version(self) -> TargetStateVersion:
-        """The LISTENing version of target-state inputs (started on first use, stopped by ``close``)."""
-        if self._version is None:
-            self._version = TargetStateVersion(self.engine).start()
-        return self._version
+    def notifications(self) -> Notifications:
+        """This process's LISTENing connection (started on first use, stopped by ``close``)."""
+        if self._notifications is None:
+            self._notifications = Notifications(self.engine).start()
+        return self._notifications
 
     def close(self) -> None:
         """Close every pooled connection and stop the embedded server if this object started it."""
-        if self._version is not None:
-            self._version.stop()
-            self._version = None
+        if self._notifications is not None:
+            self._notifications.stop()
+            self._notifications = None
         self.engine.dispose()
         if self.server is not None:
             self.server.stop()

@@ -38,10 +38,10 @@ def _stringify(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def make_reloader(container: BrokerContainer) -> Callable[[Caller], ReloadResult]:
+def make_reloader(container: BrokerContainer) -> Callable[..., ReloadResult]:
     """Re-read defaults < file < environment, apply dynamic keys, report static ones as needing a restart."""
 
-    def reload(caller: Caller) -> ReloadResult:
+    def reload(caller: Caller, *, audit: bool = True) -> ReloadResult:
         loader: Callable[[], Settings] = container.config_loader()
         live = container.live()
         old = flatten(live.current)
@@ -59,6 +59,9 @@ def make_reloader(container: BrokerContainer) -> Callable[[Caller], ReloadResult
         )
         live.replace(new_settings)
         result = ReloadResult(reloaded_at=datetime.now(UTC), changes=changes)
+        log.info("configuration reloaded: %s", result.message)
+        if not audit:
+            return result
         container.services().audit_entry(
             caller,
             "config.reloaded",
@@ -66,7 +69,6 @@ def make_reloader(container: BrokerContainer) -> Callable[[Caller], ReloadResult
             None,
             {"changes": [{"key": c.key, "applied": c.applied} for c in changes]},
         )
-        log.info("configuration reloaded: %s", result.message)
         return result
 
     return reload
@@ -98,8 +100,12 @@ def create_app(container: BrokerContainer, *, run_background_tasks: bool = True)
             objects = uow.deployment_objects.count()
         metrics.set_fleet(agents, stacks, objects)
 
+    reload_config = make_reloader(container)
+    broadcast = container.reload_broadcast()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop_listening = broadcast.subscribe(lambda: reload_config(Caller.system(), audit=False))
         if tracing is not None:  # attached for the lifespan only: several apps may share one engine in tests
             tracing.instrument_engine(container.engine())
         audit_writer.start()
@@ -115,6 +121,7 @@ def create_app(container: BrokerContainer, *, run_background_tasks: bool = True)
             for task in tasks:
                 task.join(timeout=max(0.0, deadline - time.monotonic()))
             worker.close()
+            stop_listening()
             audit_writer.stop()
             if tracing is not None:
                 tracing.shutdown()
@@ -144,7 +151,8 @@ def create_app(container: BrokerContainer, *, run_background_tasks: bool = True)
     app.state.metrics = metrics
     app.state.ping = container.ping()
     app.state.refresh_fleet_metrics = refresh_fleet_metrics
-    app.state.reload_config = make_reloader(container)
+    app.state.reload_config = reload_config
+    app.state.reload_broadcast = broadcast
     app.state.webhook_sender = sender
     app.state.tasks = tasks
     app.state.audit_writer = audit_writer

@@ -91,8 +91,7 @@ def build_container(
     container.engine.override(database.engine)
     container.ping.override(database.check_reachable)
     container.read_factory.override(providers.Object(database.uow.read_only))
-    listener = database.target_state_version()
-    container.state_version.override(providers.Object(lambda: listener.version))
+    container.notifications.override(providers.Object(database.notifications()))
     container.config_loader.override(loader)
     return container
 

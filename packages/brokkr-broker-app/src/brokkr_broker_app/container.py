@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dependency_injector import containers, providers
 
+from brokkr_adapters_postgres.notifications import Notifications
 from brokkr_broker_app.audit_writer import BatchedAuditWriter
 from brokkr_broker_app.auth import AuthCache
+from brokkr_broker_app.config_broadcast import ReloadBroadcast
 from brokkr_broker_app.metrics import BrokerMetrics
 from brokkr_broker_app.runtime import LiveSettings
 from brokkr_broker_app.target_state_cache import TargetStateCache
@@ -29,6 +32,13 @@ def _pak_settings(settings: Settings) -> PakSettings:
     )
 
 
+def _target_state_version(notifications: Notifications | None) -> Callable[[], int | None]:
+    """Without notifications nothing is cached (the version is always unknown)."""
+    if notifications is None:
+        return lambda: None
+    return lambda: notifications.version
+
+
 def _broker_telemetry(settings: Settings) -> Telemetry:
     return settings.telemetry.for_component("broker")
 
@@ -46,9 +56,9 @@ class BrokerContainer(containers.DeclarativeContainer):
     ping: providers.Dependency[Any] = providers.Dependency()
     config_loader: providers.Dependency[Any] = providers.Dependency()
 
-    # Optional: the read-only unit-of-work factory, and the database's target-state version (``() -> int | None``).
+    # Optional: the read-only unit-of-work factory, and the database's notifications (``Notifications``).
     read_factory: providers.Provider[Any] = providers.Object(None)
-    state_version: providers.Provider[Any] = providers.Object(lambda: None)
+    notifications: providers.Provider[Any] = providers.Object(None)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIds)
@@ -72,4 +82,7 @@ class BrokerContainer(containers.DeclarativeContainer):
     tracing = providers.Singleton(
         build_tracing, providers.Callable(_broker_telemetry, settings), exporter=span_exporter
     )
-    target_state_cache = providers.Singleton(TargetStateCache, state_version)
+    target_state_cache = providers.Singleton(
+        TargetStateCache, providers.Callable(_target_state_version, notifications)
+    )
+    reload_broadcast = providers.Singleton(ReloadBroadcast, notifications)

@@ -44,6 +44,7 @@ async def reload_config(request: Request) -> Response:
     caller = caller_of(request)
     require_admin(caller)
     result = await run_in_threadpool(request.app.state.reload_config, caller)
+    await run_in_threadpool(request.app.state.reload_broadcast.publish)  # the other workers and replicas
     return json(
         {
             "reloaded_at": result.reloaded_at,

@@ -1,4 +1,5 @@
-"""The target-state version moves on committed changes to target-state inputs, and only on those."""
+"""Notifications: the target-state version moves on committed changes to target-state inputs and only on those;
+messages on other channels reach every subscriber."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import Engine
 
-from brokkr_adapters_postgres.notifications import APPLICATION_NAME, TargetStateVersion
+from brokkr_adapters_postgres.notifications import APPLICATION_NAME, Notifications
 from brokkr_adapters_postgres.uow import SqlUnitOfWorkFactory
 from brokkr_domain.testing import builders as b
 from brokkr_domain.testing.contracts._support import seed_agent, seed_stack
@@ -16,14 +17,14 @@ from brokkr_domain.testing.fakes import FakeClock
 
 
 @pytest.fixture
-def version(engine: Engine) -> Iterator[TargetStateVersion]:
-    listener = TargetStateVersion(engine, wait_seconds=0.05).start()
+def version(engine: Engine) -> Iterator[Notifications]:
+    listener = Notifications(engine, wait_seconds=0.05).start()
     assert listener.version is not None, "the listener connects at start"
     yield listener
     listener.stop()
 
 
-def settle(listener: TargetStateVersion, seconds: float = 0.3) -> int:
+def settle(listener: Notifications, seconds: float = 0.3) -> int:
     """The version once no notification arrived for ``seconds``."""
     last = listener.version
     deadline = time.monotonic() + 10.0
@@ -36,7 +37,7 @@ def settle(listener: TargetStateVersion, seconds: float = 0.3) -> int:
     raise AssertionError("the version never settled")
 
 
-def moved(listener: TargetStateVersion, before: int, timeout: float = 5.0) -> bool:
+def moved(listener: Notifications, before: int, timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = listener.version
@@ -47,7 +48,7 @@ def moved(listener: TargetStateVersion, before: int, timeout: float = 5.0) -> bo
 
 
 def test_committed_changes_move_the_version_heartbeats_and_rollbacks_do_not(
-    uow_factory: SqlUnitOfWorkFactory, version: TargetStateVersion, clock: FakeClock
+    uow_factory: SqlUnitOfWorkFactory, version: Notifications, clock: FakeClock
 ) -> None:
     with uow_factory() as uow:
         agent = seed_agent(uow, clock.now())
@@ -79,7 +80,7 @@ def test_committed_changes_move_the_version_heartbeats_and_rollbacks_do_not(
 
 
 def test_the_version_is_unknown_while_disconnected_and_moves_on_reconnect(engine: Engine) -> None:
-    listener = TargetStateVersion(engine, wait_seconds=0.05, reconnect_seconds=0.05).start()
+    listener = Notifications(engine, wait_seconds=0.05, reconnect_seconds=0.05).start()
     try:
         before = listener.version
         assert before is not None
@@ -92,3 +93,42 @@ def test_the_version_is_unknown_while_disconnected_and_moves_on_reconnect(engine
     finally:
         listener.stop()
     assert listener.version is None, "a stopped listener vouches for nothing"
+
+
+def test_messages_reach_every_subscriber_until_it_unsubscribes(engine: Engine) -> None:
+    first = Notifications(engine, wait_seconds=0.05).start()
+    second = Notifications(engine, wait_seconds=0.05).start()
+    got: dict[str, list[str]] = {"first": [], "second": []}
+    try:
+        first.subscribe("brokkr_test_channel", got["first"].append)
+        stop_second = second.subscribe("brokkr_test_channel", got["second"].append)
+        deadline = time.monotonic() + 5  # each starts LISTENing to a new channel on its next wait cycle
+        while not (got["first"] and got["second"]):
+            assert time.monotonic() < deadline, "the subscribers never started listening"
+            first.publish("brokkr_test_channel", "ping")
+            time.sleep(0.1)
+        time.sleep(0.2)
+        got["first"].clear()
+        got["second"].clear()
+
+        first.publish("brokkr_test_channel", "hello")
+        assert eventually(lambda: got["first"] == ["hello"] and got["second"] == ["hello"])
+        stop_second()
+        first.publish("brokkr_test_channel", "again")
+        assert eventually(lambda: got["first"] == ["hello", "again"]), "the publisher's own process hears it"
+        time.sleep(0.2)
+        assert got["second"] == ["hello"], "an unsubscribed callback hears nothing more"
+        with pytest.raises(ValueError, match="channel"):
+            first.publish("bad; DROP TABLE agents", "x")
+    finally:
+        first.stop()
+        second.stop()
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
