@@ -102,8 +102,8 @@ def run(url: str, rounds: int) -> None:
     for incremental in (False, True):
         query = TargetStateQuery(agent_id=agent_id, incremental=incremental)
 
-        def read_only(q: TargetStateQuery = query) -> int:
-            with factory.read_only() as uow:
+        def autocommit(q: TargetStateQuery = query) -> int:
+            with factory.autocommit() as uow:
                 return len(uow.deployment_objects.target_state(q))
 
         def in_transaction(q: TargetStateQuery = query) -> int:
@@ -111,7 +111,7 @@ def run(url: str, rounds: int) -> None:
                 return len(uow.deployment_objects.target_state(q))
 
         mode = "incremental" if incremental else "full"
-        measure(f"target_state {mode}, read-only unit of work", read_only, rounds)
+        measure(f"target_state {mode}, autocommit unit of work", autocommit, rounds)
         measure(f"target_state {mode}, transactional unit of work", in_transaction, rounds)
     with engine.connect() as conn:
         sql = str(TARGET_STATE_FULL.compile(engine))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,8 +58,29 @@ def test_pool_survives_a_server_restart(database: Database) -> None:
             assert uow.agents.get(agent.id) == agent
     assert database.server is not None
     database.server.restart()
-    with database.uow() as uow:  # pre-ping replaces the dead connections: no error surfaces
+    time.sleep(0.3)  # a quiet moment: every pooled connection rested long enough to be pinged
+    with database.uow() as uow:  # rested connections are pinged and replaced: no error surfaces
         assert uow.agents.get(agent.id) == agent
+
+
+def test_a_busy_pool_fails_once_per_restart_then_reconnects(database: Database) -> None:
+    """Connections in use a moment ago are not pinged: the first statement on a dead one is a transient error,
+    and SQLAlchemy invalidates the whole pool so the next unit of work reconnects."""
+    assert database.server is not None
+    for _ in range(3):
+        with database.uow() as uow:
+            uow.agents.list()
+    database.server.restart()
+    failures = 0
+    for _ in range(3):
+        try:
+            with database.uow() as uow:
+                uow.agents.list()
+        except TransientError:
+            failures += 1
+    assert failures <= 1
+    with database.uow() as uow:
+        assert uow.agents.list() is not None
 
 
 def test_outage_is_a_transient_error_then_recovers(database: Database) -> None:
@@ -128,3 +150,14 @@ def test_an_unreachable_server_is_a_transient_error_without_the_password() -> No
     assert "cannot reach PostgreSQL at" in info.value.message
     assert "s3cret-pw" not in info.value.message
     assert info.value.code == "database_unavailable"
+
+
+def test_a_pinged_connection_leaves_no_transaction_behind(database: Database) -> None:
+    """The idle ping must not open a transaction: an autocommit unit of work could not switch modes after it."""
+    with database.uow() as uow:
+        uow.agents.list()
+    time.sleep(0.3)  # rested: the next checkout pings
+    for _ in range(2):
+        with database.uow.autocommit() as uow:
+            assert uow.agents.list() is not None
+        time.sleep(0.3)

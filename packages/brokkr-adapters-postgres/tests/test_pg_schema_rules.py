@@ -164,15 +164,19 @@ def test_using_a_failed_unit_of_work_says_to_roll_back(
         assert uow.agents.list() == []
 
 
-def test_read_only_unit_of_work_reads_committed_data(
+def test_autocommit_unit_of_work_reads_committed_data(
     uow_factory: SqlUnitOfWorkFactory, clock: FakeClock
 ) -> None:
     with uow_factory() as uow:
         agent = seed_agent(uow, clock.now())
         uow.commit()
-    with uow_factory.read_only() as uow:
+    with uow_factory.autocommit() as uow:
         assert uow.agents.get(agent.id) == agent
         # Autocommit: no BEGIN was sent, the server-side session is idle between statements.
         dbapi = uow.connection.connection.dbapi_connection
         assert dbapi is not None
         assert dbapi.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert uow.agents.touch_heartbeat(agent.id, clock.advance())  # a one-statement write commits alone
+    with uow_factory() as uow:
+        stored = uow.agents.get(agent.id)
+        assert stored is not None and stored.last_heartbeat == clock.now()

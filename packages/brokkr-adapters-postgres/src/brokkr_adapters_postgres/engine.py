@@ -1,4 +1,4 @@
-"""Engines: psycopg 3, a pre-pinged pool, UTC sessions and the tenant schema.
+"""Engines: psycopg 3, a pool that tests idle connections, UTC sessions and the tenant schema.
 
 Multi-tenancy is schema-per-tenant. The tenant schema goes into every connection's startup packet
 (``options=-c search_path=<schema>``), so it is in force from the first statement of every pooled connection
@@ -10,15 +10,18 @@ another schema's tables.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
 from brokkr_domain.errors import ValidationError
 
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SCHEMA_OPTION = "brokkr_schema"
+_CHECKED_IN = "brokkr_checked_in"
 
 
 def validate_schema_name(name: str) -> str:
@@ -69,14 +72,15 @@ def make_engine(
     max_overflow: int = 10,
     pool_timeout: float = 10.0,
     connect_timeout: int = 10,
+    ping_after_idle: float = 0.25,
     echo: bool = False,
     **kwargs: Any,
 ) -> Engine:
     """A synchronous engine for ``url`` bound to the tenant ``schema`` (None: the server's default, public).
 
-    ``pool_pre_ping`` makes every checkout test its connection, so a database restart costs one failed ping
-    per pooled connection instead of an error in the request; ``pool_recycle`` retires connections that a
-    proxy may have dropped silently.
+    A connection that rested in the pool for ``ping_after_idle`` seconds is tested before it is handed out
+    (see ``ping_idle_connections``), so a database restart costs a quiet process nothing but reconnects;
+    ``pool_recycle`` retires connections that a proxy may have dropped silently.
     """
     if schema is not None:
         validate_schema_name(schema)
@@ -87,18 +91,46 @@ def make_engine(
         parsed = parsed.difference_update_query(["options"])
     if "connect_timeout" in parsed.query:
         connect_args.pop("connect_timeout")
-    return create_engine(
+    engine = create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,
         pool_recycle=1800,
         echo=echo,
         connect_args=connect_args,
         execution_options={SCHEMA_OPTION: schema},
         **kwargs,
     )
+    ping_idle_connections(engine, ping_after_idle)
+    return engine
+
+
+def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Test a pooled connection with ``SELECT 1`` at checkout only when it rested ``idle_seconds`` or more.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on *every* checkout: a round trip that costs a busy broker a third of
+    a heartbeat's time. A connection that was in use a moment ago is alive as far as anyone can tell; if the
+    server went away since, the statement fails, the request gets 503 ``database_unavailable``, and SQLAlchemy
+    invalidates the whole pool, so the requests after it reconnect. A connection that rested longer (a quiet
+    process, the first request after an outage) is pinged and silently replaced when dead.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def rested_since(dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_rested(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # brand new, or busy a moment ago
+        try:  # the dialect's ping leaves no transaction open on the connection
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards it and checks out another (or a new) connection
+            raise sa_exc.DisconnectionError(f"a pooled connection failed its ping: {exc}") from exc
+        if not alive:
+            raise sa_exc.DisconnectionError("a pooled connection failed its ping")
 
 
 def engine_schema(engine: Engine) -> str | None:

@@ -2,10 +2,11 @@
 
 Only the unit of work begins, commits and rolls back. ``with factory() as uow: ...; uow.commit()`` — leaving
 the block without ``commit`` rolls back, and the connection always goes back to the pool (a broken one is
-discarded there, and the pre-ping on the next checkout replaces it).
+discarded there, and a connection that rested is pinged at checkout: see ``engine.ping_idle_connections``).
 
-``factory.read_only()`` gives a unit of work in autocommit mode for pure reads on hot paths (target-state
-polls): no BEGIN/ROLLBACK round trips, each statement sees the latest committed data.
+``factory.autocommit()`` gives a unit of work in autocommit mode for hot paths that read or write with one
+statement (target-state polls, heartbeats): no BEGIN/COMMIT round trips; each statement commits on its own and
+sees the latest committed data.
 """
 
 from __future__ import annotations
@@ -72,10 +73,10 @@ class SqlUnitOfWork:
     health: DeploymentHealthRepository
     audit: AuditLogRepository
 
-    def __init__(self, engine: Engine, cipher: SecretCipher, *, read_only: bool = False) -> None:
+    def __init__(self, engine: Engine, cipher: SecretCipher, *, autocommit: bool = False) -> None:
         self._engine = engine
         self._cipher = cipher
-        self._read_only = read_only
+        self._autocommit = autocommit
         self._conn: Connection | None = None
 
     @property
@@ -90,7 +91,7 @@ class SqlUnitOfWork:
             raise RuntimeError("this unit of work is already open")
         with translated():
             conn = self._engine.connect()
-            if self._read_only:
+            if self._autocommit:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         self._conn = conn
         self._bind(conn)
@@ -149,9 +150,9 @@ class SqlUnitOfWorkFactory:
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.cipher)
 
-    def read_only(self) -> SqlUnitOfWork:
-        """A unit of work in autocommit mode: cheaper for reads, and ``commit`` has nothing to do."""
-        return SqlUnitOfWork(self.engine, self.cipher, read_only=True)
+    def autocommit(self) -> SqlUnitOfWork:
+        """A unit of work in autocommit mode: each statement commits alone, and ``commit`` has nothing to do."""
+        return SqlUnitOfWork(self.engine, self.cipher, autocommit=True)
 
 
 __all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory"]

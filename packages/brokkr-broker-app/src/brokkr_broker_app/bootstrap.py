@@ -90,7 +90,7 @@ def build_container(
     container.uow_factory.override(database.uow)
     container.engine.override(database.engine)
     container.ping.override(database.check_reachable)
-    container.read_factory.override(providers.Object(database.uow.read_only))
+    container.autocommit_factory.override(providers.Object(database.uow.autocommit))
     container.notifications.override(providers.Object(database.notifications()))
     container.config_loader.override(loader)
     return container

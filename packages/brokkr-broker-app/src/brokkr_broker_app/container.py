@@ -56,8 +56,8 @@ class BrokerContainer(containers.DeclarativeContainer):
     ping: providers.Dependency[Any] = providers.Dependency()
     config_loader: providers.Dependency[Any] = providers.Dependency()
 
-    # Optional: the read-only unit-of-work factory, and the database's notifications (``Notifications``).
-    read_factory: providers.Provider[Any] = providers.Object(None)
+    # Optional: the autocommit unit-of-work factory, and the database's notifications (``Notifications``).
+    autocommit_factory: providers.Provider[Any] = providers.Object(None)
     notifications: providers.Provider[Any] = providers.Object(None)
 
     clock = providers.Singleton(SystemClock)
@@ -71,7 +71,7 @@ class BrokerContainer(containers.DeclarativeContainer):
         ids=ids,
         audit=audit_writer,
         pak_settings=providers.Callable(_pak_settings, settings),
-        reads=read_factory,
+        autocommit=autocommit_factory,
     )
     auth_cache = providers.Singleton(
         AuthCache, ttl_seconds=providers.Callable(lambda s: float(s.broker.auth_cache_ttl_seconds), settings)

@@ -44,7 +44,7 @@ def authenticate(s: Services, authorization_header: str | None) -> Actor:
     timing difference reveals nothing that helps to forge a key.
     """
     pak_hash = hash_of_header(authorization_header)
-    with s.read() as uow:
+    with s.one_statement() as uow:
         admin = uow.admin.get()
         if admin is not None and hmac.compare_digest(admin.pak_hash.encode(), pak_hash.encode()):
             return Actor.admin()

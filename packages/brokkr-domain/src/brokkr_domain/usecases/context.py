@@ -36,12 +36,13 @@ class Services:
     ids: IdGenerator = attrs.field(factory=RandomIds)
     audit: AuditSink = attrs.field(factory=DiscardAudit)
     pak_settings: PakSettings = attrs.field(factory=PakSettings)
-    reads: UnitOfWorkFactory | None = None
-    """Units of work for pure reads on hot paths (autocommit: no BEGIN/ROLLBACK round trips); ``uow`` if None."""
+    autocommit: UnitOfWorkFactory | None = None
+    """Units of work whose statements each commit on their own (no BEGIN/COMMIT round trips); ``uow`` if None."""
 
-    def read(self) -> UnitOfWork:
-        """A unit of work for a read that changes nothing (auth lookups, target-state polls)."""
-        return (self.reads or self.uow)()
+    def one_statement(self) -> UnitOfWork:
+        """A unit of work for hot paths that read, or write with one statement (auth lookups, target-state
+        polls, heartbeats): nothing to keep atomic, so no transaction around it."""
+        return (self.autocommit or self.uow)()
 
     def audit_entry(
         self,

@@ -1,4 +1,5 @@
-"""The hot reads (authentication, target-state polls) use the read-only unit of work; writes never do."""
+"""The hot paths (authentication, target-state polls, heartbeats) use the autocommit unit of work; other
+writes never do."""
 
 from __future__ import annotations
 
@@ -27,24 +28,28 @@ class CountingFactory:
         return self.inner()
 
 
-def test_auth_and_target_state_read_through_the_read_factory() -> None:
+def test_auth_target_state_and_heartbeats_use_the_autocommit_factory() -> None:
     store = InMemoryUnitOfWorkFactory()
     reads = CountingFactory(store)
-    s = Services(uow=store, reads=reads, clock=FakeClock(), ids=SequentialIds(), audit=RecordingAuditSink())
+    s = Services(
+        uow=store, autocommit=reads, clock=FakeClock(), ids=SequentialIds(), audit=RecordingAuditSink()
+    )
     admin_key = ensure_initialized(s, preset_admin_hash=None)
     agent, _key = agents.create_agent(s, ADMIN, name="edge", cluster_name="c1")
-    assert reads.opened == 0, "creating is a write: it never uses the read-only factory"
+    assert reads.opened == 0, "creating is a transaction: it never uses the autocommit factory"
     assert authenticate(s, f"Bearer {admin_key}") == Actor.admin()
     assert reads.opened == 1
     caller = Caller(actor=Actor.agent(agent.id))
     assert agents.get_target_state(s, caller, agent.id, "full") == []
     assert reads.opened == 2
+    agents.heartbeat(s, caller, agent.id)
+    assert reads.opened == 3
 
 
-def test_without_a_read_factory_reads_use_the_ordinary_one() -> None:
+def test_without_an_autocommit_factory_the_ordinary_one_serves() -> None:
     store = CountingFactory(InMemoryUnitOfWorkFactory())
     s = Services(uow=store, clock=FakeClock(), ids=SequentialIds())
     before = store.opened
-    with s.read():
+    with s.one_statement():
         pass
     assert store.opened == before + 1
