@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import httpx
 
 from brokkr_domain.model import DeliveryOutcome
+from brokkr_domain.ports.http_sender import TIMED_OUT
 
 MAX_ERROR_BODY = 500
 
@@ -30,7 +31,7 @@ class HttpxWebhookSender:
         try:
             response = self._client.post(url, content=body, headers=dict(headers), timeout=timeout_seconds)
         except httpx.TimeoutException:
-            return done(error="Request timed out")
+            return done(error=TIMED_OUT)
         except httpx.TransportError as exc:
             return done(error=f"Connection failed: {type(exc).__name__}")
         if 200 <= response.status_code < 300:

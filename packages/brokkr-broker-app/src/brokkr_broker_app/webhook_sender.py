@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import httpx
 
 from brokkr_domain.model import DeliveryOutcome
+from brokkr_domain.ports.http_sender import TIMED_OUT
 
 MAX_ERROR_BODY = 500
 
@@ -29,7 +30,7 @@ class HttpxWebhookSender:
         try:
             response = self._client.post(url, content=body, headers=dict(headers), timeout=timeout_seconds)
         except httpx.TimeoutException:
-            return self._outcome(start, error="Request timed out")
+            return self._outcome(start, error=TIMED_OUT)
         except httpx.TransportError as exc:
             return self._outcome(start, error=f"Connection failed: {type(exc).__name__}")
         except httpx.HTTPError as exc:

@@ -7,6 +7,8 @@ from typing import Protocol
 
 from brokkr_domain.model import DeliveryOutcome
 
+TIMED_OUT = "Request timed out"  # the error text of an attempt that got no answer within its timeout
+
 
 class WebhookSender(Protocol):
     """POSTs a webhook body and describes what happened.
@@ -28,4 +30,4 @@ class WebhookSender(Protocol):
     ) -> DeliveryOutcome: ...
 
 
-__all__ = ["WebhookSender"]
+__all__ = ["TIMED_OUT", "WebhookSender"]

@@ -282,33 +282,9 @@ def create_deployment_object(
     document is wrong. Every valid push of v0.4.0 is still accepted.
     """
     check_yaml_content(yaml_content, allow_empty=is_deletion_marker)
-    now = s.clock.now()
     with s.uow() as uow:
         load_stack_for(uow, caller, stack_id, "write")
-        obj = uow.deployment_objects.add(
-            DeploymentObject(
-                id=s.ids.new_id(),
-                stack_id=stack_id,
-                yaml_content=yaml_content,
-                yaml_checksum=yaml_checksum(yaml_content),
-                is_deletion_marker=is_deletion_marker,
-                submitted_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        emit(
-            uow,
-            s,
-            EventType.DEPLOYMENT_CREATED,
-            {
-                "deployment_object_id": obj.id,
-                "stack_id": stack_id,
-                "sequence_id": obj.sequence_id,
-                "created_at": obj.created_at,
-            },
-            stack_context(uow, stack_id),
-        )
+        obj = add_deployment_object(uow, s, stack_id, yaml_content, is_deletion_marker=is_deletion_marker)
         uow.commit()
     s.audit_entry(
         caller,
@@ -316,6 +292,38 @@ def create_deployment_object(
         "deployment_object",
         obj.id,
         {"stack_id": str(stack_id), "sequence_id": obj.sequence_id, "is_deletion_marker": is_deletion_marker},
+    )
+    return obj
+
+
+def add_deployment_object(
+    uow: UnitOfWork, s: Services, stack_id: UUID, yaml_content: str, *, is_deletion_marker: bool = False
+) -> DeploymentObject:
+    """Store the stack's next deployment object and emit ``deployment.created`` in the caller's transaction."""
+    now = s.clock.now()
+    obj = uow.deployment_objects.add(
+        DeploymentObject(
+            id=s.ids.new_id(),
+            stack_id=stack_id,
+            yaml_content=yaml_content,
+            yaml_checksum=yaml_checksum(yaml_content),
+            is_deletion_marker=is_deletion_marker,
+            submitted_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    emit(
+        uow,
+        s,
+        EventType.DEPLOYMENT_CREATED,
+        {
+            "deployment_object_id": obj.id,
+            "stack_id": stack_id,
+            "sequence_id": obj.sequence_id,
+            "created_at": obj.created_at,
+        },
+        stack_context(uow, stack_id),
     )
     return obj
 

@@ -25,13 +25,12 @@ from uuid import UUID
 
 import attrs
 
-from brokkr_domain.checksum import template_checksum, yaml_checksum
+from brokkr_domain.checksum import template_checksum
 from brokkr_domain.errors import ForbiddenError, NotFoundError, UnprocessableError, ValidationError
 from brokkr_domain.labels import validate_annotation
 from brokkr_domain.model import (
     Caller,
     DeploymentObject,
-    EventType,
     RenderedProvenance,
     StackTemplate,
     TemplateAnnotation,
@@ -47,8 +46,7 @@ from brokkr_domain.templating import (
 )
 from brokkr_domain.usecases._authz import check_label, load_stack_for, optional_text, require_text
 from brokkr_domain.usecases.context import Services
-from brokkr_domain.usecases.events import emit
-from brokkr_domain.usecases.stacks import check_yaml_content, stack_context
+from brokkr_domain.usecases.stacks import add_deployment_object, check_yaml_content
 
 RESOURCE = "template"
 NAME_MAX = 255
@@ -377,18 +375,7 @@ def instantiate_template(
                 details={"validation_errors": ["/: parameters must be a JSON object"]},
             )
         rendered = _render(template, parameters)
-        now = s.clock.now()
-        obj = uow.deployment_objects.add(
-            DeploymentObject(
-                id=s.ids.new_id(),
-                stack_id=stack_id,
-                yaml_content=rendered,
-                yaml_checksum=yaml_checksum(rendered),
-                submitted_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        obj = add_deployment_object(uow, s, stack_id, rendered)
         uow.deployment_objects.add_provenance(
             RenderedProvenance(
                 id=s.ids.new_id(),
@@ -396,20 +383,8 @@ def instantiate_template(
                 template_id=template.id,
                 template_version=template.version,
                 template_parameters=dict(parameters),
-                created_at=now,
+                created_at=obj.created_at,
             )
-        )
-        emit(
-            uow,
-            s,
-            EventType.DEPLOYMENT_CREATED,
-            {
-                "deployment_object_id": obj.id,
-                "stack_id": stack_id,
-                "sequence_id": obj.sequence_id,
-                "created_at": obj.created_at,
-            },
-            stack_context(uow, stack_id),
         )
         uow.commit()
     s.audit_entry(
