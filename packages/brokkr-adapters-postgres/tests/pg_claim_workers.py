@@ -24,7 +24,7 @@ from brokkr_domain.ports import AgentTargetingFacts
 from brokkr_domain.testing.fakes import PlainCipher
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
-KINDS = ("work_orders", "retries", "deliveries", "diagnostics")
+KINDS = ("work_orders", "retries", "deliveries", "capped_deliveries", "diagnostics")
 
 # kind -> (claimed ids, attempts, monotonic start, monotonic end)
 Report = dict[str, tuple[list[str], int, float, float]]
@@ -68,6 +68,7 @@ def run_worker(url: str, agent_id: str, ids: dict[str, list[str]], seed: int, ba
         agent_id=UUID(agent_id), labels=frozenset({"builder"}), annotations=frozenset()
     )
     until = NOW + timedelta(minutes=1)
+    capped_subs = frozenset(UUID(i) for i in ids["capped_subscriptions"])  # left to the capped kind
 
     def requeue(uow: Any) -> list[str]:
         batch = uow.work_orders.lock_due_retries(NOW, 5)
@@ -93,7 +94,19 @@ def run_worker(url: str, agent_id: str, ids: dict[str, list[str]], seed: int, ba
                 )
             elif kind == "deliveries":
                 claimed, attempts = _batches(
-                    lambda uow: [str(d.id) for d in uow.deliveries.claim_for_broker(NOW, 5, until)],
+                    lambda uow: [
+                        str(d.id)
+                        for d in uow.deliveries.claim_for_broker(
+                            NOW, 5, until, skip_subscriptions=capped_subs
+                        )
+                    ],
+                    uow_factory,
+                )
+            elif kind == "capped_deliveries":  # ranked per subscription before locking
+                claimed, attempts = _batches(
+                    lambda uow: [
+                        str(d.id) for d in uow.deliveries.claim_for_broker(NOW, 5, until, per_subscription=2)
+                    ],
                     uow_factory,
                 )
             else:

@@ -1,7 +1,8 @@
 """Claims under concurrency: 8 threads, then 8 spawned processes, race for the same items.
 
 Asserts that no item is ever claimed twice and none is lost, for work-order claims (conditional update),
-due retries (FOR UPDATE SKIP LOCKED), webhook delivery batches (SKIP LOCKED) and diagnostic claims
+due retries (FOR UPDATE SKIP LOCKED), webhook delivery batches (SKIP LOCKED; also with a per-subscription cap,
+whose ranking must not let a row another worker just took be taken again) and diagnostic claims
 (conditional update). Prints claims per second (run with ``-s``).
 """
 
@@ -31,7 +32,8 @@ WORKERS = 8
 WORKER_FILE = Path(__file__).with_name("pg_claim_workers.py")
 _workers: dict[str, Any] = runpy.run_path(str(WORKER_FILE))
 NOW = _workers["NOW"]
-COUNTS = {"work_orders": 160, "retries": 200, "deliveries": 400, "diagnostics": 160}
+COUNTS = {"work_orders": 160, "retries": 200, "deliveries": 400, "capped_deliveries": 400, "diagnostics": 160}
+RECEIVERS = 8  # subscriptions the capped deliveries are spread over
 
 Args = tuple[str, str, dict[str, list[str]], int]
 
@@ -53,6 +55,11 @@ def _seed(url: str) -> tuple[list[str], dict[str, list[str]]]:
             uow.deliveries.add(b.delivery(at + timedelta(microseconds=i), sub.id))
             for i in range(COUNTS["deliveries"])
         ]
+        subs = [uow.webhooks.add(b.subscription(at)) for _ in range(RECEIVERS)]
+        capped = [
+            uow.deliveries.add(b.delivery(at + timedelta(microseconds=i), subs[i % RECEIVERS].id))
+            for i in range(COUNTS["capped_deliveries"])
+        ]
         stack = uow.stacks.add(b.stack(at, uow.generators.add(b.generator(at)).id))
         obj = uow.deployment_objects.add(b.deployment_object(at, stack.id))
         requests = [
@@ -65,6 +72,8 @@ def _seed(url: str) -> tuple[list[str], dict[str, list[str]]]:
         "work_orders": [str(o.id) for o in orders],
         "retries": [str(o.id) for o in due],
         "deliveries": [str(d.id) for d in deliveries],
+        "capped_deliveries": [str(d.id) for d in capped],
+        "capped_subscriptions": [str(sub.id) for sub in subs],
         "diagnostics": [str(r.id) for r in requests],
     }
     return [str(a.id) for a in agents], ids
@@ -73,7 +82,8 @@ def _seed(url: str) -> tuple[list[str], dict[str, list[str]]]:
 def _run(url: str, spawn: Callable[[list[Args]], list[dict[str, Any]]], how: str) -> None:
     agent_ids, ids = _seed(url)
     reports = spawn([(url, agent_ids[i], ids, i) for i in range(WORKERS)])
-    for kind, expected in ids.items():
+    for kind in _workers["KINDS"]:
+        expected = ids[kind]
         claims = Counter(item for report in reports for item in report[kind][0])
         doubled = [item for item, n in claims.items() if n > 1]
         assert doubled == [], f"{kind}: claimed more than once: {doubled[:5]}"

@@ -104,7 +104,8 @@ class SqlWebhookDeliveryRepository(SqlRepository):
     ) -> builtins.list[WebhookDelivery]:
         if limit <= 0:
             return []
-        eligible: ColumnElement[bool] = and_(_d.c.status == DeliveryStatus.PENDING.value, routed)
+        pending: ColumnElement[bool] = and_(_d.c.status == DeliveryStatus.PENDING.value, routed)
+        eligible = pending
         if per_subscription is not None:  # rank within each subscription first, lock only the chosen rows
             ranked = (
                 select(
@@ -113,10 +114,15 @@ class SqlWebhookDeliveryRepository(SqlRepository):
                     .over(partition_by=_d.c.subscription_id, order_by=(_d.c.created_at, _d.c.id))
                     .label("rank"),
                 )
-                .where(eligible)
+                .where(pending)
                 .subquery("ranked")
             )
-            eligible = _d.c.id.in_(select(ranked.c.id).where(ranked.c.rank <= per_subscription))
+            # The ranking reads the statement's snapshot; ``pending`` stays on the locking level, where
+            # PostgreSQL re-checks it on the newest row version: a row another claim took and committed
+            # meanwhile is left out instead of being taken a second time.
+            eligible = and_(
+                pending, _d.c.id.in_(select(ranked.c.id).where(ranked.c.rank <= per_subscription))
+            )
         picked = (
             select(_d.c.id)
             .where(eligible)
