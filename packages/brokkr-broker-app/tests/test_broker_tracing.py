@@ -8,11 +8,13 @@ response is back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 from uuid import uuid4
 
+import attrs
 import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
@@ -25,7 +27,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 
-from brokerapp_support import Broker, serving
+from brokerapp_support import Broker, Receiver, serving
 from brokkr_adapters_postgres.database import Database
 from brokkr_broker_app.tracing import (
     QUERY_TEXT_LIMIT,
@@ -36,7 +38,9 @@ from brokkr_broker_app.tracing import (
 )
 from brokkr_broker_app.webhook_sender import HttpxWebhookSender
 from brokkr_domain.errors import TransientError
+from brokkr_domain.model import DeliveryOutcome
 from brokkr_domain.pak import hash_pak
+from brokkr_domain.ports.http_sender import TIMED_OUT
 from brokkr_domain.settings import Settings, Telemetry, TelemetrySettings
 
 ON = TelemetrySettings(enabled=True, sampling_rate=1.0)
@@ -391,3 +395,77 @@ def test_disabled_telemetry_builds_no_tracing() -> None:
         assert tracing.provider.resource.attributes["service.name"] == "brokkr-broker"
     finally:
         tracing.shutdown()
+
+
+# --- background tasks and outgoing webhooks -----------------------------------------------------------------
+
+
+def wait_for_spans(exporter: InMemorySpanExporter, name: str, count: int) -> list[ReadableSpan]:
+    deadline = time.monotonic() + 15
+    while len(found := [s for s in exporter.get_finished_spans() if s.name == name]) < count:
+        assert time.monotonic() < deadline, f"{name}: {len(found)} of {count} spans"
+        time.sleep(0.05)
+    return found
+
+
+def test_each_task_tick_is_a_trace_and_each_webhook_post_a_client_span_in_it(
+    make_broker: Callable[..., Broker], settings_for: Callable[..., Settings], exporter: InMemorySpanExporter
+) -> None:
+    base = settings_for(telemetry=ON)
+    settings = attrs.evolve(base, broker=attrs.evolve(base.broker, webhook_delivery_interval_seconds=1))
+    with Receiver() as receiver:
+        receiver.script = [200, 503]
+        broker = make_broker(settings, span_exporter=exporter, background=True)
+        hook = f"{receiver.url}/path-secret-777?token=query-secret-888"
+        broker.create_webhook(hook, event_types=["agent.registered"], auth_header="Bearer header-secret-999")
+        broker.create_agent()
+        broker.create_agent()
+        posts = wait_for_spans(exporter, "webhook POST", 2)
+
+    spans = exporter.get_finished_spans()
+    assert {p.kind for p in posts} == {SpanKind.CLIENT}
+    assert sorted(int(cast(int, (p.attributes or {})["http.response.status_code"])) for p in posts) == [
+        200,
+        503,
+    ]
+    for post in posts:
+        attributes = post.attributes or {}
+        assert attributes["server.address"] == "127.0.0.1"
+        assert attributes["server.port"] == receiver.server.server_address[1]
+        tick = next(s for s in spans if span_id(s) == parent_id(post))
+        assert tick.name == "task webhook_delivery" and tick.parent is None  # the root of its own trace
+        assert trace_id(tick) == trace_id(post)
+        assert any(s.name.startswith("db ") for s in children(spans, tick))  # the claim's statements
+    failed = next(p for p in posts if (p.attributes or {})["http.response.status_code"] == 503)
+    assert failed.status.status_code is StatusCode.ERROR and (failed.attributes or {})["error.type"] == "503"
+    maintenance = [s for s in spans if s.name == "task work_order_maintenance"]
+    assert maintenance and all(s.parent is None for s in maintenance)
+    for span in spans:  # the receiver's path, query and Authorization never reach a span
+        for value in [span.name, *(str(v) for v in (span.attributes or {}).values())]:
+            assert not any(secret in value for secret in ("path-secret", "query-secret", "header-secret")), (
+                value
+            )
+
+
+def test_a_post_that_gets_no_answer_is_named_by_kind() -> None:
+    class Refused:
+        def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float) -> Any:
+            del url, body, headers, timeout_seconds
+            return DeliveryOutcome(success=False, error="Connection failed: ConnectError")
+
+    class Silent:
+        def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float) -> Any:
+            del url, body, headers, timeout_seconds
+            return DeliveryOutcome(success=False, error=TIMED_OUT)
+
+    exporter = InMemorySpanExporter()
+    tracing = build_tracing(ON.for_component("broker"), exporter)
+    assert tracing is not None
+    try:
+        for sender in (Refused(), Silent()):
+            tracing.webhook_sender(sender).post("http://receiver.example/hook", b"{}", {}, 1.0)
+    finally:
+        tracing.shutdown()
+    kinds = [(s.attributes or {})["error.type"] for s in exporter.get_finished_spans()]
+    assert kinds == ["connection", "timeout"]
+    assert all("server.port" not in (s.attributes or {}) for s in exporter.get_finished_spans())

@@ -26,6 +26,7 @@ from brokkr_broker_app.target_state_cache import InvalidateOnWrite
 from brokkr_broker_app.tracing import Tracing, TracingMiddleware
 from brokkr_domain.errors import BrokkrError
 from brokkr_domain.model import Caller
+from brokkr_domain.ports.http_sender import WebhookSender
 from brokkr_domain.settings import Settings, flatten
 from brokkr_domain.usecases import auth
 
@@ -80,10 +81,14 @@ def create_app(container: BrokerContainer, *, run_background_tasks: bool = True)
     metrics = container.metrics()
     cache = container.auth_cache()
     audit_writer = container.audit_writer()
-    sender = container.webhook_sender()
+    sender: WebhookSender = container.webhook_sender()
     target_state_cache = container.target_state_cache()
     tracing: Tracing | None = container.tracing()
-    tasks, worker = broker_tasks(services, live, sender, metrics)
+    if tracing is not None:
+        sender = tracing.webhook_sender(sender)
+    tasks, worker = broker_tasks(
+        services, live, sender, metrics, traced=tracing.task if tracing is not None else None
+    )
     live.subscribe(lambda s: apply_log_level(s.log.level))
     live.subscribe(lambda s: setattr(cache, "ttl", float(s.broker.auth_cache_ttl_seconds)))
 

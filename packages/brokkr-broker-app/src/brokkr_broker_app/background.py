@@ -7,11 +7,13 @@ again on its next tick; ``stop`` waits for each task to reach a safe point (betw
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from uuid import UUID
 
@@ -58,6 +60,7 @@ class PeriodicTask:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs = 0
+        self.traced: Callable[[str], AbstractContextManager[None]] | None = None  # a span per loop tick
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=f"task-{self.name}", daemon=True)
@@ -73,7 +76,8 @@ class PeriodicTask:
         while not self._stop.is_set():
             again = False
             try:
-                again = self._once()
+                with self.traced(self.name) if self.traced is not None else nullcontext():
+                    again = self._once()
                 self.metrics.background_runs.labels(task=self.name, outcome="ok").inc()
             except Exception:  # one bad tick never kills the task
                 self.metrics.background_runs.labels(task=self.name, outcome="error").inc()
@@ -166,8 +170,12 @@ class WebhookDeliveryWorker:
             self._started.update((delivery.id, (sub.id, started)) for delivery, sub in batch)
         self._release(limit - len(batch))
         for delivery, sub in batch:
+            context = contextvars.copy_context()  # the tick's trace continues in the POST's thread
             threading.Thread(
-                target=self._send, args=(delivery, sub), name=f"webhook-{delivery.id}", daemon=True
+                target=context.run,
+                args=(self._send, delivery, sub),
+                name=f"webhook-{delivery.id}",
+                daemon=True,
             ).start()
         return len(batch)
 
@@ -289,8 +297,14 @@ class WebhookDeliveryWorker:
 
 
 def broker_tasks(
-    services: Services, live: LiveSettings, sender: WebhookSender, metrics: BrokerMetrics
+    services: Services,
+    live: LiveSettings,
+    sender: WebhookSender,
+    metrics: BrokerMetrics,
+    traced: Callable[[str], AbstractContextManager[None]] | None = None,
 ) -> tuple[list[PeriodicTask], WebhookDeliveryWorker]:
+    """The broker's background tasks and its delivery worker; ``traced`` opens a span around each loop tick."""
+
     def b() -> BrokerSettings:  # read live on every tick
         return live.current.broker
 
@@ -332,4 +346,6 @@ def broker_tasks(
             metrics,
         ),
     ]
+    for task in tasks:
+        task.traced = traced
     return tasks, worker

@@ -1,10 +1,13 @@
-"""OpenTelemetry traces of the broker: one span per request, per use case and per database statement.
+"""OpenTelemetry traces of the broker: one span per request, per use case, per database statement, per
+background-task tick and per outgoing webhook POST.
 
 Tracing is off by default and then costs nothing: ``build_tracing`` returns None, so no middleware is added, no
 engine listener is attached and ``routes._http.call`` takes its plain path. When on, the spans nest as
 ``GET /api/v1/agents/:id/target-state`` (SERVER) → ``usecase agents.get_target_state`` → ``db SELECT`` (CLIENT),
-continuing the W3C ``traceparent`` an agent sent. What is recorded is deliberately narrow: methods, normalised
-routes, status codes, use-case names and SQL text with its placeholders; never query strings, headers, bodies,
+continuing the W3C ``traceparent`` an agent sent. Each background-task tick is the root of its own trace
+(``task webhook_delivery`` → ``db UPDATE`` …, → ``webhook POST`` (CLIENT) for each delivery it started). What
+is recorded is deliberately narrow: methods, normalised routes, status codes, use-case names, SQL text with its
+placeholders and a receiver's host and port; never query strings, URL paths of receivers, headers, bodies,
 bound parameter values or API keys.
 
 The provider is never installed globally (a process may hold several apps, tests build many): each app uses its
@@ -15,12 +18,14 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
@@ -33,6 +38,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from brokkr_broker_app.errors import status_of
 from brokkr_broker_app.metrics import normalise_path
 from brokkr_domain.errors import BrokkrError
+from brokkr_domain.model import DeliveryOutcome
+from brokkr_domain.ports.http_sender import TIMED_OUT, WebhookSender
 from brokkr_domain.settings import Telemetry
 
 P = ParamSpec("P")
@@ -140,6 +147,26 @@ class Tracing:
         self._wrapped[(fn, name)] = run
         return run
 
+    @contextmanager
+    def task(self, name: str) -> Iterator[None]:
+        """One tick of background task ``name``: the root span of a trace of its own."""
+        with self.tracer.start_as_current_span(
+            f"task {name}",
+            context=Context(),
+            attributes={"brokkr.task.name": name},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield
+            except BaseException as exc:
+                _mark_failure(span, exc)
+                raise
+
+    def webhook_sender(self, sender: WebhookSender) -> WebhookSender:
+        """``sender`` with a CLIENT span around every POST (child of the tick that started the delivery)."""
+        return _TracedWebhookSender(sender, self.tracer)
+
     def instrument_engine(self, engine: Engine) -> None:
         """One CLIENT span per statement executed on ``engine``, until ``shutdown``."""
         tracer = self.tracer
@@ -185,6 +212,42 @@ class Tracing:
         while self._undo:
             self._undo.pop()()
         self.provider.shutdown()
+
+
+class _TracedWebhookSender:
+    def __init__(self, sender: WebhookSender, tracer: trace.Tracer) -> None:
+        self.sender = sender
+        self.tracer = tracer
+
+    def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float
+    ) -> DeliveryOutcome:
+        target = urlsplit(url)
+        attributes: dict[str, str | int] = {
+            "http.request.method": "POST",
+            "server.address": target.hostname or "",
+        }
+        if target.port is not None:
+            attributes["server.port"] = target.port
+        with self.tracer.start_as_current_span(
+            "webhook POST", kind=SpanKind.CLIENT, attributes=attributes, record_exception=False
+        ) as span:
+            outcome = self.sender.post(url, body, headers, timeout_seconds)
+            if outcome.status_code is not None:
+                span.set_attribute("http.response.status_code", outcome.status_code)
+            if not outcome.success:
+                span.set_attribute("error.type", _delivery_error_type(outcome))
+                span.set_status(Status(StatusCode.ERROR))
+            return outcome
+
+
+def _delivery_error_type(outcome: DeliveryOutcome) -> str:
+    """A low-cardinality name for a failed POST (never the receiver's answer text)."""
+    if outcome.status_code is not None:
+        return str(outcome.status_code)
+    if outcome.error == TIMED_OUT:
+        return "timeout"
+    return "connection"
 
 
 class TracingMiddleware:
