@@ -17,11 +17,19 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
+from brokkr_adapters_postgres.connect_gate import ConnectGate, gate_connections
 from brokkr_domain.errors import ValidationError
 
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SCHEMA_OPTION = "brokkr_schema"
 _CHECKED_IN = "brokkr_checked_in"
+DEAD_PEER_DETECTION = {  # libpq: probe an idle connection after 5 s, give up after 3 probes 2 s apart;
+    "keepalives": 1,  # unacknowledged data for 15 s fails the connection
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
 
 
 def validate_schema_name(name: str) -> str:
@@ -64,6 +72,22 @@ def connect_options(schema: str | None) -> str:
     return options
 
 
+def connect_arguments(url: URL, schema: str | None, connect_timeout: int) -> tuple[URL, dict[str, Any]]:
+    """libpq settings for every connection: the URL's own query settings win, except ``options``, which is
+    merged (the URL's first, then UTC and the tenant search path)."""
+    connect_args: dict[str, Any] = {
+        "options": connect_options(schema),
+        "connect_timeout": connect_timeout,
+        **DEAD_PEER_DETECTION,
+    }
+    if "options" in url.query:
+        connect_args["options"] = f"{url.query['options']} {connect_args['options']}"
+        url = url.difference_update_query(["options"])
+    for name in [name for name in connect_args if name in url.query]:
+        connect_args.pop(name)
+    return url, connect_args
+
+
 def make_engine(
     url: str | URL,
     *,
@@ -73,6 +97,7 @@ def make_engine(
     pool_timeout: float = 10.0,
     connect_timeout: int = 10,
     ping_after_idle: float = 0.25,
+    connect_cooldown: float = 0.1,
     echo: bool = False,
     **kwargs: Any,
 ) -> Engine:
@@ -80,17 +105,14 @@ def make_engine(
 
     A connection that rested in the pool for ``ping_after_idle`` seconds is tested before it is handed out
     (see ``ping_idle_connections``), so a database restart costs a quiet process nothing but reconnects;
-    ``pool_recycle`` retires connections that a proxy may have dropped silently.
+    ``pool_recycle`` retires connections that a proxy may have dropped silently. After a failed connection
+    attempt only one attempt at a time is made, every ``connect_cooldown`` seconds at most, and the others fail
+    at once (``ConnectGate``). TCP keepalives and ``tcp_user_timeout`` turn a peer that vanished without a
+    word (dropped packets) into an error within about 15 s instead of the kernel's retransmission minutes.
     """
     if schema is not None:
         validate_schema_name(schema)
-    parsed = normalize_url(url)
-    connect_args: dict[str, Any] = {"options": connect_options(schema), "connect_timeout": connect_timeout}
-    if "options" in parsed.query:
-        connect_args["options"] = f"{parsed.query['options']} {connect_args['options']}"
-        parsed = parsed.difference_update_query(["options"])
-    if "connect_timeout" in parsed.query:
-        connect_args.pop("connect_timeout")
+    parsed, connect_args = connect_arguments(normalize_url(url), schema, connect_timeout)
     engine = create_engine(
         parsed,
         pool_size=pool_size,
@@ -103,6 +125,7 @@ def make_engine(
         **kwargs,
     )
     ping_idle_connections(engine, ping_after_idle)
+    gate_connections(engine, ConnectGate(connect_cooldown))
     return engine
 
 
@@ -146,7 +169,9 @@ def display_url(url: str | URL) -> str:
 
 
 __all__ = [
+    "DEAD_PEER_DETECTION",
     "SCHEMA_PATTERN",
+    "connect_arguments",
     "connect_options",
     "display_url",
     "engine_schema",
