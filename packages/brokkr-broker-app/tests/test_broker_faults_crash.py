@@ -2,7 +2,7 @@
 delivery id header, byte-identical payload, so the same event id) is sent again and recorded as delivered.
 
 The killed broker never reports its attempt; its claim is a lease sized from the subscription's timeout
-(``rules.deliveries.broker_lease``: timeout + margin), so the restarted broker takes the delivery again once the
+(``rules.deliveries.attempt_lease``: timeout + margin), so the restarted broker takes the delivery again once the
 lease has run out. The subscription's 2 s timeout keeps that to about 12 s.
 """
 
@@ -20,7 +20,7 @@ import pytest
 
 from brokerapp_faults_support import HoldingReceiver, ServedBroker
 from brokkr_domain.model import DeliveryStatus
-from brokkr_domain.rules.deliveries import broker_lease
+from brokkr_domain.rules.deliveries import attempt_lease
 
 TIMEOUT_SECONDS = 2
 
@@ -68,7 +68,7 @@ def test_a_delivery_cut_off_by_sigkill_is_sent_again_after_restart(served: Serve
         with served.open_database() as db, db.uow() as uow:  # what the dead broker left behind
             held = uow.deliveries.get(delivery_id)
         assert held is not None and (held.status, held.attempts) == (DeliveryStatus.ACQUIRED, 0)
-        lease = broker_lease(TIMEOUT_SECONDS).total_seconds()
+        lease = attempt_lease(TIMEOUT_SECONDS).total_seconds()
 
         served.start()
         assert receiver.wait_for(2, timeout=lease + 10), served.log()

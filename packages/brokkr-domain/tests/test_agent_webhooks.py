@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 
@@ -62,8 +63,9 @@ def test_delivers_with_the_brokers_headers_and_signature(clock: FakeClock) -> No
     attempts = deliver_pending_webhooks(broker, sender, agent.id, clock)
 
     assert [a.delivery_id for a in attempts] == [signed.id, plain.id]
-    url, body, headers, timeout = sender.requests[0]
-    assert (url, timeout) == ("https://a.example/hook", 7.0)
+    by_url = {request[0]: request for request in sender.requests}  # sent side by side: in any order
+    _, body, headers, timeout = by_url["https://a.example/hook"]
+    assert timeout == 7.0
     assert body == signed.payload.encode()
     assert headers["Content-Type"] == "application/json"
     assert headers["X-Brokkr-Event-Type"] == "deployment.applied"
@@ -72,10 +74,55 @@ def test_delivers_with_the_brokers_headers_and_signature(clock: FakeClock) -> No
     assert verify_signature(
         "s3cret", body, headers["X-Brokkr-Timestamp"], headers["X-Brokkr-Signature"], now=clock.now()
     )
-    unsigned = sender.requests[1][2]
+    unsigned = by_url["https://b.example/hook"][2]
     assert "X-Brokkr-Signature" not in unsigned
     assert "Authorization" not in unsigned
     assert [outcome.success for _, outcome in broker.webhook_outcomes] == [True, True]
+
+
+def test_a_slow_receiver_delays_neither_other_deliveries_nor_their_reports(clock: FakeClock) -> None:
+    broker = FakeBrokerGateway(clock)
+    agent = broker.add_agent()
+    slow, fast = delivery("https://slow.example/hook"), delivery("https://fast.example/hook")
+    broker.add_webhook(agent.id, slow)  # first in the batch
+    broker.add_webhook(agent.id, fast)
+    seen_while_slow: list[bool] = []
+
+    class SlowFirst(RecordingSender):
+        def post(
+            self, url: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float
+        ) -> DeliveryOutcome:
+            if url == slow.url:  # answers only once the fast delivery was reported (or gives up after 5 s)
+                deadline = time.monotonic() + 5
+                while (
+                    not any(i == fast.id for i, _ in broker.webhook_outcomes) and time.monotonic() < deadline
+                ):
+                    time.sleep(0.005)
+                seen_while_slow.append(any(i == fast.id for i, _ in broker.webhook_outcomes))
+            return super().post(url, body, headers, timeout_seconds)
+
+    attempts = deliver_pending_webhooks(broker, SlowFirst(), agent.id, clock)
+    assert seen_while_slow == [True]
+    assert [a.delivery_id for a in attempts] == [slow.id, fast.id] and all(a.reported for a in attempts)
+    assert [i for i, _ in broker.webhook_outcomes] == [fast.id, slow.id]
+
+
+def test_reports_go_on_when_one_cannot_reach_the_broker_and_the_batch_then_raises(clock: FakeClock) -> None:
+    unlucky, lucky = delivery("https://a.example/hook"), delivery("https://b.example/hook")
+
+    class FlakyReports(FakeBrokerGateway):
+        def report_webhook(self, delivery_id: uuid.UUID, outcome: DeliveryOutcome) -> None:
+            if delivery_id == unlucky.id:
+                raise TransientError("broker unreachable", code="broker_unreachable")
+            super().report_webhook(delivery_id, outcome)
+
+    broker = FlakyReports(clock)
+    agent = broker.add_agent()
+    broker.add_webhook(agent.id, unlucky)
+    broker.add_webhook(agent.id, lucky)
+    with pytest.raises(TransientError, match="broker unreachable"):
+        deliver_pending_webhooks(broker, RecordingSender(), agent.id, clock)
+    assert [i for i, _ in broker.webhook_outcomes] == [lucky.id]
 
 
 def test_failures_are_reported_not_raised(clock: FakeClock) -> None:

@@ -28,11 +28,13 @@ timeouts = st.integers(min_value=1, max_value=MAX_TIMEOUT_SECONDS)
 
 
 @given(timeout=timeouts, started=st.floats(min_value=0, max_value=1e6))
-def test_a_broker_lease_outlasts_the_attempt_and_ends_within_the_margin(timeout: int, started: float) -> None:
+def test_a_attempt_lease_outlasts_the_attempt_and_ends_within_the_margin(
+    timeout: int, started: float
+) -> None:
     now = T0 + timedelta(seconds=started)
-    leased = dl.acquire(b.delivery(T0, b.subscription(T0).id), None, now, dl.broker_lease(timeout))
+    leased = dl.acquire(b.delivery(T0, b.subscription(T0).id), None, now, dl.attempt_lease(timeout))
     assert dl.release_expired(leased, now + timedelta(seconds=timeout)) is None
-    assert dl.release_expired(leased, now + dl.broker_lease(timeout)) is None  # the lease's last instant
+    assert dl.release_expired(leased, now + dl.attempt_lease(timeout)) is None  # the lease's last instant
     released = dl.release_expired(
         leased, now + timedelta(seconds=timeout) + dl.LEASE_MARGIN + timedelta(0, 0, 1)
     )
@@ -81,7 +83,7 @@ def test_a_claim_abandoned_by_a_dead_broker_comes_back_after_its_own_lease(
     assert {d.id for d, _ in first} == set(rows)
     for delivery, sub in first:
         assert sub.timeout_seconds == rows[delivery.id]
-        assert delivery.acquired_until == claimed_at + dl.broker_lease(rows[delivery.id])
+        assert delivery.acquired_until == claimed_at + dl.attempt_lease(rows[delivery.id])
     # The broker dies some time into the shortest attempt and never reports: nothing comes back before the
     # shortest timeout has passed, and each delivery comes back once its own lease has run out.
     shortest = min(rows.values())
@@ -89,7 +91,7 @@ def test_a_claim_abandoned_by_a_dead_broker_comes_back_after_its_own_lease(
     assert uc.claim_broker_batch(w.s, 50) == []
     original = {d.id: d for d, _ in first}
     for timeout in sorted(set(rows.values())):
-        w.clock.set(claimed_at + dl.broker_lease(timeout) + timedelta(microseconds=1))
+        w.clock.set(claimed_at + dl.attempt_lease(timeout) + timedelta(microseconds=1))
         again = uc.claim_broker_batch(w.s, 50)
         assert {d.id for d, _ in again} == {i for i, t in rows.items() if t == timeout}
         for delivery, _ in again:  # same delivery, same event, no attempt counted by the crash; now delivered

@@ -8,6 +8,8 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brokkr_domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from brokkr_domain.model import (
@@ -20,7 +22,7 @@ from brokkr_domain.model import (
     WebhookFilters,
     WebhookSubscription,
 )
-from brokkr_domain.rules.webhooks import EVENT_TYPES, verify_signature
+from brokkr_domain.rules.webhooks import EVENT_TYPES, MAX_TIMEOUT_SECONDS, verify_signature
 from brokkr_domain.testing import FakeClock, InMemoryUnitOfWorkFactory, RecordingAuditSink, SequentialIds
 from brokkr_domain.testing import builders as b
 from brokkr_domain.usecases import webhooks as uc
@@ -196,6 +198,22 @@ def test_agents_claim_routed_deliveries_with_decrypted_targets(w: World) -> None
     assert (stored.status, stored.acquired_by) == (DeliveryStatus.ACQUIRED, both.id)
     assert stored.acquired_until == w.clock.now() + timedelta(seconds=60)
     assert [p.id for p in uc.pending_deliveries_for_agent(w.s, ADMIN, both.id)] == [r.id for r in rows[10:]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(timeouts=st.lists(st.integers(min_value=1, max_value=MAX_TIMEOUT_SECONDS), min_size=1, max_size=5))
+def test_an_agent_holds_each_delivery_for_its_timeout_plus_the_margin_and_a_minute_at_least(
+    timeouts: list[int],
+) -> None:
+    w = World()
+    agent = w.agent("edge")
+    held_for = {}
+    for n, timeout in enumerate(timeouts):
+        [row] = w.deliveries(create(w, name=f"hook-{n}", target_labels=["edge"], timeout_seconds=timeout))
+        held_for[row.id] = max(timedelta(seconds=timeout + 10), timedelta(seconds=60))
+    expected = {i: w.clock.now() + lease for i, lease in held_for.items()}
+    pending = uc.pending_deliveries_for_agent(w.s, me(agent), agent.id)
+    assert {p.id: w.delivery(p.id).acquired_until for p in pending} == expected
 
 
 def test_an_expired_agent_lease_goes_to_another_agent(w: World) -> None:

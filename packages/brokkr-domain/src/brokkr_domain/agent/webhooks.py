@@ -6,6 +6,7 @@ The headers and the signature are built by the same rule as the broker's own del
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import attrs
@@ -16,6 +17,8 @@ from brokkr_domain.ports.broker_gateway import BrokerGateway
 from brokkr_domain.ports.http_sender import WebhookSender
 from brokkr_domain.ports.system import Clock
 from brokkr_domain.rules.webhooks import delivery_headers
+
+PARALLEL_DELIVERIES = 10  # as many as the broker hands out per fetch
 
 
 @attrs.frozen(kw_only=True)
@@ -43,25 +46,41 @@ def deliver_one(sender: WebhookSender, delivery: PendingWebhookDelivery, clock: 
 
 
 def deliver_pending_webhooks(
-    gateway: BrokerGateway, sender: WebhookSender, agent_id: UUID, clock: Clock
+    gateway: BrokerGateway,
+    sender: WebhookSender,
+    agent_id: UUID,
+    clock: Clock,
+    *,
+    parallel: int = PARALLEL_DELIVERIES,
 ) -> list[DeliveryAttempt]:
     """Fetch this agent's pending deliveries (fetching claims them), deliver and report each.
 
-    A report the broker refuses is skipped (the claim expires and the delivery is retried: at least once);
-    ``TransientError`` stops the batch, since the remaining reports could not be delivered either.
+    Up to ``parallel`` deliveries are sent side by side, each reported as soon as its POST ends: a slow
+    receiver delays neither another receiver nor another delivery's report, so every report arrives within
+    its own lease (its subscription's timeout plus a margin). A report the broker refuses is skipped (the claim
+    expires and the delivery is retried: at least once). When the broker could not be reached for a report,
+    the other reports are still tried and the first ``TransientError`` is raised after the batch.
     """
-    attempts: list[DeliveryAttempt] = []
-    for delivery in gateway.pending_webhooks(agent_id):
+    batch = gateway.pending_webhooks(agent_id)
+    if not batch:
+        return []
+
+    def attempt(delivery: PendingWebhookDelivery) -> tuple[DeliveryAttempt, TransientError | None]:
         outcome = deliver_one(sender, delivery, clock)
         try:
             gateway.report_webhook(delivery.id, outcome)
-        except TransientError:
-            raise
+        except TransientError as exc:
+            return DeliveryAttempt(delivery_id=delivery.id, outcome=outcome, reported=False), exc
         except BrokkrError:
-            attempts.append(DeliveryAttempt(delivery_id=delivery.id, outcome=outcome, reported=False))
-            continue
-        attempts.append(DeliveryAttempt(delivery_id=delivery.id, outcome=outcome, reported=True))
-    return attempts
+            return DeliveryAttempt(delivery_id=delivery.id, outcome=outcome, reported=False), None
+        return DeliveryAttempt(delivery_id=delivery.id, outcome=outcome, reported=True), None
+
+    with ThreadPoolExecutor(max(1, min(parallel, len(batch))), thread_name_prefix="webhook") as pool:
+        results = list(pool.map(attempt, batch))
+    unreachable = next((exc for _, exc in results if exc is not None), None)
+    if unreachable is not None:
+        raise unreachable
+    return [attempt for attempt, _ in results]
 
 
-__all__ = ["DeliveryAttempt", "deliver_one", "deliver_pending_webhooks"]
+__all__ = ["PARALLEL_DELIVERIES", "DeliveryAttempt", "deliver_one", "deliver_pending_webhooks"]

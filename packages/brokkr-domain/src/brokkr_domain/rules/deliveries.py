@@ -11,10 +11,11 @@ Delivery is at least once: a deliverer holds a lease (``acquired_until``) rather
 that runs out puts the delivery back in the queue, so a crashed deliverer costs a duplicate, never a lost
 event. Receivers deduplicate on the event id of the payload, which is stable across attempts.
 
-The broker's lease is sized per delivery from its subscription's timeout (:func:`broker_lease`): longer than
-the POST can take, so no other deliverer picks the delivery up while it may still be in flight (a fixed
-lease shorter than a 300 s timeout would send it twice), yet short enough that a broker killed mid-delivery
-gives it back within its timeout plus :data:`LEASE_MARGIN`.
+A lease is sized per delivery from its subscription's timeout (:func:`attempt_lease`): longer than the POST
+can take, so no other deliverer picks the delivery up while it may still be in flight (a fixed lease shorter
+than a 300 s timeout would send it twice), yet short enough that a broker killed mid-delivery gives it back
+within its timeout plus :data:`LEASE_MARGIN`. Agents, which report over the network, hold at least
+:data:`DEFAULT_LEASE`.
 
 ``max_retries`` of a subscription counts *attempts* (as in v0.4.0): after that many failed attempts the
 delivery is dead; 0 or less means the first failure is final. Unlike v0.4.0, a permanent client error
@@ -74,13 +75,14 @@ def acquire(
     )
 
 
-def broker_lease(timeout_seconds: int) -> timedelta:
-    """How long the broker holds a delivery whose subscription allows ``timeout_seconds`` per attempt.
+def attempt_lease(timeout_seconds: int, minimum: timedelta = timedelta(0)) -> timedelta:
+    """How long a deliverer holds a delivery whose subscription allows ``timeout_seconds`` per attempt
+    (``minimum`` at least).
 
     The attempt's POST ends within the timeout (at least 1 s: a bad value never makes a lease that expires
     before the POST has even started), then the margin covers recording the outcome.
     """
-    return timedelta(seconds=max(timeout_seconds, 1)) + LEASE_MARGIN
+    return max(timedelta(seconds=max(timeout_seconds, 1)) + LEASE_MARGIN, minimum)
 
 
 def renew_lease(delivery: WebhookDelivery, until: datetime) -> WebhookDelivery:
@@ -195,7 +197,7 @@ __all__ = [
     "MAX_RETRY_DELAY_SECONDS",
     "RETRYABLE_CLIENT_ERRORS",
     "acquire",
-    "broker_lease",
+    "attempt_lease",
     "describe_failure",
     "is_permanent_http_failure",
     "mark_failure",

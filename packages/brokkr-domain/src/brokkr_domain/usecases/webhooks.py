@@ -17,7 +17,7 @@ The HTTP POST itself is the broker app's job: it calls :func:`claim_broker_batch
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -316,17 +316,35 @@ def _pending(delivery: WebhookDelivery, sub: WebhookSubscription) -> PendingWebh
 
 
 def pending_deliveries_for_agent(s: Services, caller: Caller, agent_id: UUID) -> list[PendingWebhookDelivery]:
-    """Claim up to 10 deliveries routed to the agent (it carries all their target labels) for 60 s and return
-    them with the subscription's decrypted target. A claim the agent does not report on returns to the queue
-    when its lease runs out."""
+    """Claim up to 10 deliveries routed to the agent (it carries all their target labels) and return them with
+    the subscription's decrypted target. Each is held for its subscription's timeout plus a margin, 60 s at
+    least (the agent sends them side by side); a claim the agent does not report on returns to the queue when
+    its lease runs out."""
     require_admin_or_agent(caller, agent_id)
     now = s.clock.now()
     with s.uow() as uow:
         facts = agent_facts(uow, agent_id)
         claimed = uow.deliveries.claim_for_agent(facts, now, AGENT_BATCH, now + AGENT_LEASE)
-        pending = [_pending(delivery, _subscription_of(uow, delivery)) for delivery in claimed]
+        pending = [
+            _pending(delivery, sub) for delivery, sub in _held_per_timeout(uow, claimed, now, AGENT_LEASE)
+        ]
         uow.commit()
     return pending
+
+
+def _held_per_timeout(
+    uow: UnitOfWork, claimed: list[WebhookDelivery], now: datetime, minimum: timedelta = timedelta(0)
+) -> list[tuple[WebhookDelivery, WebhookSubscription]]:
+    """The claimed deliveries with their subscriptions, each lease moved to fit its subscription's timeout."""
+    batch = []
+    for delivery in claimed:
+        sub = _subscription_of(uow, delivery)
+        until = now + deliveries.attempt_lease(sub.timeout_seconds, minimum)
+        held = delivery
+        if delivery.acquired_until != until:  # the claim used one lease for the whole batch
+            held = uow.deliveries.update(deliveries.renew_lease(delivery, until))
+        batch.append((held, sub))
+    return batch
 
 
 def _subscription_of(uow: UnitOfWork, delivery: WebhookDelivery) -> WebhookSubscription:
@@ -420,11 +438,11 @@ def claim_broker_batch(
     get the same delivery (the repository's claim is skip-locked).
 
     Each lease lasts ``ttl`` when given, else its subscription's timeout plus a margin
-    (``rules.deliveries.broker_lease``): the delivery cannot be taken again while its POST may be in flight, and
+    (``rules.deliveries.attempt_lease``): the delivery cannot be taken again while its POST may be in flight, and
     comes back soon after a broker that died holding it. ``per_subscription`` and ``skip_subscriptions`` let the
     sender keep a slow receiver from taking all of its slots."""
     now = s.clock.now()
-    usual = deliveries.broker_lease(DEFAULT_TIMEOUT_SECONDS)
+    usual = deliveries.attempt_lease(DEFAULT_TIMEOUT_SECONDS)
     with s.uow() as uow:
         uow.deliveries.release_expired(now)
         uow.deliveries.requeue_due(now)
@@ -435,14 +453,10 @@ def claim_broker_batch(
             per_subscription=per_subscription,
             skip_subscriptions=skip_subscriptions,
         )
-        batch = []
-        for delivery in claimed:
-            sub = _subscription_of(uow, delivery)
-            until = now + deliveries.broker_lease(sub.timeout_seconds)
-            held = delivery
-            if ttl is None and delivery.acquired_until != until:  # the claim used the default timeout's lease
-                held = uow.deliveries.update(deliveries.renew_lease(delivery, until))
-            batch.append((held, sub))
+        if ttl is None:
+            batch = _held_per_timeout(uow, claimed, now)
+        else:
+            batch = [(delivery, _subscription_of(uow, delivery)) for delivery in claimed]
         uow.commit()
     return batch
 
