@@ -56,7 +56,7 @@ def test_committed_changes_move_the_version_heartbeats_and_rollbacks_do_not(
     start = settle(version)
 
     with uow_factory() as uow:
-        uow.agents.touch_heartbeat(agent.id, clock.now())
+        uow.agents.touch_heartbeats({agent.id: clock.now()})
         uow.commit()
     with uow_factory() as uow:
         seed_stack(uow, clock.now(), labels=("fleet",))  # never committed

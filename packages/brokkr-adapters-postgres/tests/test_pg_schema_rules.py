@@ -176,7 +176,7 @@ def test_autocommit_unit_of_work_reads_committed_data(
         dbapi = uow.connection.connection.dbapi_connection
         assert dbapi is not None
         assert dbapi.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        assert uow.agents.touch_heartbeat(agent.id, clock.advance())  # a one-statement write commits alone
+        assert uow.agents.touch_heartbeats({agent.id: clock.advance()}) == {agent.id}  # commits alone
     with uow_factory() as uow:
         stored = uow.agents.get(agent.id)
         assert stored is not None and stored.last_heartbeat == clock.now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from datetime import datetime
 from uuid import UUID
 
@@ -32,10 +33,12 @@ _GENERATOR_BY_PAK = (
     .where(generators.c.pak_hash == bindparam("pak_hash"), generators.c.deleted_at.is_(None))
     .limit(1)
 )
-_HEARTBEAT = (
-    update(agents)
-    .where(agents.c.id == bindparam("agent_id"), agents.c.deleted_at.is_(None))
-    .values(last_heartbeat=bindparam("at"))
+# One text for any number of heartbeats (arrays, not a VALUES list), so the server prepares it once.
+_HEARTBEATS = text(
+    "UPDATE agents SET last_heartbeat = beat.at"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:ats AS timestamptz[])) AS beat(id, at)"
+    " WHERE agents.id = beat.id AND agents.deleted_at IS NULL"
+    " RETURNING agents.id"
 )
 
 
@@ -74,8 +77,11 @@ class SqlAgentRepository(SqlRepository):
             raise missing("agent", agent.id)
         return agent
 
-    def touch_heartbeat(self, agent_id: UUID, at: datetime) -> bool:
-        return self._run(_HEARTBEAT, {"agent_id": agent_id, "at": at}).rowcount > 0
+    def touch_heartbeats(self, beats: Mapping[UUID, datetime]) -> frozenset[UUID]:
+        if not beats:
+            return frozenset()
+        rows = self._run(_HEARTBEATS, {"ids": list(beats), "ats": list(beats.values())})
+        return frozenset(row[0] for row in rows)
 
     def soft_delete(self, agent_id: UUID, at: datetime) -> bool:
         statement = (

@@ -13,7 +13,7 @@ Rules every implementation follows (the contract suites in ``brokkr_domain.testi
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -67,7 +67,10 @@ class AgentRepository(Protocol):
         ...
 
     def update(self, agent: Agent) -> Agent: ...
-    def touch_heartbeat(self, agent_id: UUID, at: datetime) -> bool: ...
+    def touch_heartbeats(self, beats: Mapping[UUID, datetime]) -> frozenset[UUID]:
+        """Set ``last_heartbeat`` of each live agent in ``beats`` (one statement); the ids that were live."""
+        ...
+
     def soft_delete(self, agent_id: UUID, at: datetime) -> bool: ...
 
     def list_labels(self, agent_id: UUID) -> builtins.list[AgentLabel]: ...

@@ -214,12 +214,10 @@ def heartbeat(s: Services, caller: Caller, agent_id: UUID) -> None:
     Not audited: it arrives every few seconds from every agent and is already recorded in ``last_heartbeat``.
     """
     require_self_agent(caller, agent_id)
-    with s.one_statement() as uow:  # one UPDATE: the hottest write of a fleet
-        if not uow.agents.touch_heartbeat(agent_id, s.clock.now()):
-            raise NotFoundError(
-                f"agent {agent_id} not found", code="agent_not_found", details={"id": str(agent_id)}
-            )
-        uow.commit()
+    if not s.heartbeats.record(agent_id, s.clock.now()):  # the hottest write of a fleet: grouped
+        raise NotFoundError(
+            f"agent {agent_id} not found", code="agent_not_found", details={"id": str(agent_id)}
+        )
 
 
 def rotate_agent_pak(s: Services, caller: Caller, agent_id: UUID) -> tuple[Agent, str]:

@@ -18,6 +18,7 @@ from brokkr_domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from brokkr_domain.usecases.heartbeats import HeartbeatGroup
 
 
 class DiscardAudit:
@@ -38,6 +39,10 @@ class Services:
     pak_settings: PakSettings = attrs.field(factory=PakSettings)
     autocommit: UnitOfWorkFactory | None = None
     """Units of work whose statements each commit on their own (no BEGIN/COMMIT round trips); ``uow`` if None."""
+    heartbeats: HeartbeatGroup = attrs.field(
+        init=False, default=attrs.Factory(lambda self: HeartbeatGroup(self.one_statement), takes_self=True)
+    )
+    """Concurrent heartbeats share one UPDATE (group commit)."""
 
     def one_statement(self) -> UnitOfWork:
         """A unit of work for hot paths that read, or write with one statement (auth lookups, target-state

@@ -113,16 +113,24 @@ class AgentRepositoryContract:
         clash = attrs.evolve(second, name=first.name, cluster_name=first.cluster_name)
         assert_conflict(uow_factory, lambda uow: uow.agents.update(clash), c.UNIQUE_AGENT_CLUSTER)
 
-    def test_touch_heartbeat(self, uow_factory: UnitOfWorkFactory, clock: FakeClock) -> None:
-        agent = committed(uow_factory, lambda uow: uow.agents.add(b.agent(clock.now())))
-        beat = clock.advance(30)
-        assert committed(uow_factory, lambda uow: uow.agents.touch_heartbeat(agent.id, beat))
-        stored = read(uow_factory, lambda uow: uow.agents.get(agent.id))
-        assert stored is not None
-        assert stored.last_heartbeat == beat
-        assert not committed(uow_factory, lambda uow: uow.agents.touch_heartbeat(b.agent(beat).id, beat))
-        committed(uow_factory, lambda uow: uow.agents.soft_delete(agent.id, beat))
-        assert not committed(uow_factory, lambda uow: uow.agents.touch_heartbeat(agent.id, beat))
+    def test_touch_heartbeats(self, uow_factory: UnitOfWorkFactory, clock: FakeClock) -> None:
+        one, two, gone = (
+            committed(uow_factory, lambda uow: uow.agents.add(b.agent(clock.now()))) for _ in "abc"
+        )
+        committed(uow_factory, lambda uow: uow.agents.soft_delete(gone.id, clock.now()))
+        unknown = b.agent(clock.now()).id
+        first, second = clock.advance(30), clock.advance(1)
+        beats = {one.id: first, two.id: second, gone.id: second, unknown: second}
+        assert committed(uow_factory, lambda uow: uow.agents.touch_heartbeats(beats)) == {one.id, two.id}
+        stored = read(
+            uow_factory, lambda uow: [uow.agents.get(i, include_deleted=True) for i in (one.id, two.id)]
+        )
+        assert [agent.last_heartbeat for agent in stored if agent is not None] == [first, second]
+        deleted = read(uow_factory, lambda uow: uow.agents.get(gone.id, include_deleted=True))
+        assert (
+            deleted is not None and deleted.last_heartbeat is None
+        )  # a deleted agent's record stays as it was
+        assert committed(uow_factory, lambda uow: uow.agents.touch_heartbeats({})) == frozenset()
 
     def test_labels(self, uow_factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         agent = committed(uow_factory, lambda uow: seed_agent(uow, clock.now(), labels=("prod", "eu")))

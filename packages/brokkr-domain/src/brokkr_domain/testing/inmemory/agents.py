@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from datetime import datetime
 from uuid import UUID
 
@@ -67,12 +68,14 @@ class InMemoryAgentRepository:
         self._tx.tables.agents[agent.id] = agent
         return agent
 
-    def touch_heartbeat(self, agent_id: UUID, at: datetime) -> bool:
-        agent = self.get(agent_id)
-        if agent is None:
-            return False
-        self._tx.tables.agents[agent_id] = attrs.evolve(agent, last_heartbeat=at)
-        return True
+    def touch_heartbeats(self, beats: Mapping[UUID, datetime]) -> frozenset[UUID]:
+        live = set()
+        for agent_id, at in beats.items():
+            agent = self.get(agent_id)
+            if agent is not None:
+                self._tx.tables.agents[agent_id] = attrs.evolve(agent, last_heartbeat=at)
+                live.add(agent_id)
+        return frozenset(live)
 
     def soft_delete(self, agent_id: UUID, at: datetime) -> bool:
         agent = self.get(agent_id)
