@@ -179,6 +179,7 @@ class HeartbeatRecorder:
         return {
             "window_s": end - start,
             "beats": sum(1 for b in beats if start <= b <= end),
+            "at_s": [b - start for b in around],  # each beat's time after the window opened (the build start)
             "gaps_s": gaps,
             "max_gap_s": max(gaps) if gaps else float("nan"),
         }
