@@ -18,7 +18,7 @@ import pytest
 
 from brokerapp_faults_support import HoldingReceiver
 from brokerapp_support import Broker
-from brokkr_broker_app.background import DELIVERY_SLOTS, WebhookDeliveryWorker
+from brokkr_broker_app.webhook_worker import DELIVERY_SLOTS, WebhookDeliveryWorker
 from brokkr_domain.rules.webhooks import MAX_TIMEOUT_SECONDS
 from brokkr_domain.settings import Settings
 

@@ -18,7 +18,7 @@ import pytest
 
 from brokerapp_faults_support import HoldingReceiver
 from brokerapp_support import Broker
-from brokkr_broker_app.background import WebhookDeliveryWorker
+from brokkr_broker_app.webhook_worker import WebhookDeliveryWorker
 
 SLOTS = 8  # a quarter (2) per subscription, half (4) for the slow ones together
 HANGING = 6  # 6 x 2 > 8: without the slow lane, hanging receivers could hold every slot
