@@ -67,8 +67,7 @@ class WebhookDeliveryWorker:
         self.per_subscription = max(1, slots // 4)  # one receiver holds at most a quarter of the slots
         self.slow_lane = max(1, slots // 2)  # all slow receivers together: at most half
         self.slow_after = slow_after
-        self._in_flight = 0
-        self._by_subscription: Counter[UUID] = Counter()
+        self._in_flight = 0  # slots taken: POSTs on their way, and slots reserved for a claim running now
         self._started: dict[UUID, tuple[UUID, float]] = {}  # delivery -> (its subscription, monotonic start)
         self._slow_since: dict[UUID, float] = {}  # subscription id -> when its last POST was found slow
         self._backlog = False  # the last claim was cut short by the free slots: more may be waiting
@@ -96,7 +95,6 @@ class WebhookDeliveryWorker:
             raise
         with self._changed:
             self._backlog = len(batch) == limit
-            self._by_subscription.update(sub.id for _, sub in batch)
             started = time.monotonic()
             self._started.update((delivery.id, (sub.id, started)) for delivery, sub in batch)
         self._release(limit - len(batch))
@@ -112,7 +110,11 @@ class WebhookDeliveryWorker:
 
     def in_flight_by_subscription(self) -> dict[UUID, int]:
         with self._changed:
-            return dict(self._by_subscription)
+            return dict(self._held())
+
+    def _held(self) -> Counter[UUID]:
+        """POSTs on their way per subscription (call with the lock held)."""
+        return Counter(sub_id for sub_id, _ in self._started.values())
 
     def slow_subscriptions(self) -> frozenset[UUID]:
         """The subscriptions now counted as slow (see the class documentation)."""
@@ -130,7 +132,7 @@ class WebhookDeliveryWorker:
         """Lease up to ``limit`` deliveries: first for the subscriptions that answer, then, one each, for slow
         ones with nothing in flight, as long as the slow ones together stay within ``slow_lane``."""
         with self._changed:
-            held = self._by_subscription.copy()
+            held = self._held()
             slow = self._slow_now(time.monotonic())
         full = frozenset(sub_id for sub_id, n in held.items() if n >= self.per_subscription)
         batch = webhooks.claim_broker_batch(
@@ -181,26 +183,25 @@ class WebhookDeliveryWorker:
             self.on_capacity()
 
     def _send(self, delivery: WebhookDelivery, sub: WebhookSubscription) -> None:
-        timed_out = True  # until the receiver answered
+        outcome: DeliveryOutcome | None = None
         try:
-            timed_out = self._deliver(delivery, sub)
+            outcome = self._post(delivery, sub)
+            webhooks.record_broker_outcome(self.services, delivery.id, outcome)
         except Exception:  # the outcome could not be recorded: the lease brings the delivery back
             log.warning("webhook delivery %s: recording the outcome failed", delivery.id, exc_info=True)
         finally:
             with self._changed:
                 now = time.monotonic()
                 _, started = self._started.pop(delivery.id, (sub.id, now))
-                if timed_out or now - started >= self.slow_after:
+                answered = outcome is not None and outcome.error != TIMED_OUT
+                if not answered or now - started >= self.slow_after:
                     self._slow_since[sub.id] = now
                 else:
                     self._slow_since.pop(sub.id, None)
-                self._by_subscription[sub.id] -= 1
-                if self._by_subscription[sub.id] <= 0:
-                    del self._by_subscription[sub.id]
             self._release(1)
 
-    def _deliver(self, delivery: WebhookDelivery, sub: WebhookSubscription) -> bool:
-        """POST and record one delivery; True when the receiver did not answer in time."""
+    def _post(self, delivery: WebhookDelivery, sub: WebhookSubscription) -> DeliveryOutcome:
+        """POST one delivery with its subscription's headers, signature and timeout."""
         headers = delivery_headers(
             event_type=delivery.event_type,
             delivery_id=delivery.id,
@@ -209,12 +210,11 @@ class WebhookDeliveryWorker:
             payload=delivery.payload,
             timestamp=self.services.clock.now(),
         )
-        outcome: DeliveryOutcome = self.sender.post(
+        outcome = self.sender.post(
             sub.url, delivery.payload.encode("utf-8"), headers, float(sub.timeout_seconds)
         )
         self.metrics.webhook_deliveries.labels(outcome="success" if outcome.success else "failure").inc()
-        webhooks.record_broker_outcome(self.services, delivery.id, outcome)
-        return outcome.error == TIMED_OUT
+        return outcome
 
     def close(self) -> None:
         """Let the deliveries in flight finish, for at most the shutdown grace; the rest come back by lease."""
