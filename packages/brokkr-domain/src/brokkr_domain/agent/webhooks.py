@@ -65,7 +65,7 @@ def deliver_pending_webhooks(
     if not batch:
         return []
 
-    def attempt(delivery: PendingWebhookDelivery) -> tuple[DeliveryAttempt, TransientError | None]:
+    def deliver_and_report(delivery: PendingWebhookDelivery) -> tuple[DeliveryAttempt, TransientError | None]:
         outcome = deliver_one(sender, delivery, clock)
         try:
             gateway.report_webhook(delivery.id, outcome)
@@ -76,7 +76,7 @@ def deliver_pending_webhooks(
         return DeliveryAttempt(delivery_id=delivery.id, outcome=outcome, reported=True), None
 
     with ThreadPoolExecutor(max(1, min(parallel, len(batch))), thread_name_prefix="webhook") as pool:
-        results = list(pool.map(attempt, batch))
+        results = list(pool.map(deliver_and_report, batch))
     unreachable = next((exc for _, exc in results if exc is not None), None)
     if unreachable is not None:
         raise unreachable
