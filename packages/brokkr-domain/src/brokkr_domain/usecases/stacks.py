@@ -177,18 +177,7 @@ def cascade_delete_stack(uow: UnitOfWork, s: Services, stack: Stack, at: datetim
     """
     context = stack_context(uow, stack.id)
     uow.deployment_objects.soft_delete_for_stack(stack.id, at)
-    marker = uow.deployment_objects.add(
-        DeploymentObject(
-            id=s.ids.new_id(),
-            stack_id=stack.id,
-            yaml_content="",
-            yaml_checksum=yaml_checksum(""),
-            is_deletion_marker=True,
-            submitted_at=at,
-            created_at=at,
-            updated_at=at,
-        )
-    )
+    marker = uow.deployment_objects.add(new_deployment_object(s, stack.id, "", at, is_deletion_marker=True))
     uow.stacks.soft_delete(stack.id, at)
     emit(uow, s, EventType.STACK_DELETED, {"stack_id": stack.id, "deleted_at": at}, context)
     return marker
@@ -296,22 +285,28 @@ def create_deployment_object(
     return obj
 
 
+def new_deployment_object(
+    s: Services, stack_id: UUID, yaml_content: str, at: datetime, *, is_deletion_marker: bool = False
+) -> DeploymentObject:
+    """A deployment object of the stack as it is first stored (the repository assigns its sequence id)."""
+    return DeploymentObject(
+        id=s.ids.new_id(),
+        stack_id=stack_id,
+        yaml_content=yaml_content,
+        yaml_checksum=yaml_checksum(yaml_content),
+        is_deletion_marker=is_deletion_marker,
+        submitted_at=at,
+        created_at=at,
+        updated_at=at,
+    )
+
+
 def add_deployment_object(
     uow: UnitOfWork, s: Services, stack_id: UUID, yaml_content: str, *, is_deletion_marker: bool = False
 ) -> DeploymentObject:
     """Store the stack's next deployment object and emit ``deployment.created`` in the caller's transaction."""
-    now = s.clock.now()
     obj = uow.deployment_objects.add(
-        DeploymentObject(
-            id=s.ids.new_id(),
-            stack_id=stack_id,
-            yaml_content=yaml_content,
-            yaml_checksum=yaml_checksum(yaml_content),
-            is_deletion_marker=is_deletion_marker,
-            submitted_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+        new_deployment_object(s, stack_id, yaml_content, s.clock.now(), is_deletion_marker=is_deletion_marker)
     )
     emit(
         uow,
@@ -355,6 +350,7 @@ def check_yaml_content(yaml_content: str, *, allow_empty: bool = False) -> None:
 
 __all__ = [
     "MAX_YAML_BYTES",
+    "add_deployment_object",
     "add_stack_annotation",
     "add_stack_label",
     "cascade_delete_stack",
@@ -367,6 +363,7 @@ __all__ = [
     "list_stack_annotations",
     "list_stack_labels",
     "list_stacks",
+    "new_deployment_object",
     "remove_stack_annotation",
     "remove_stack_label",
     "stack_context",
