@@ -83,7 +83,10 @@ spec:
         assert cm["data"]["value"] == "v1"
         assert cm["metadata"]["labels"]["team"] == "payments"  # the user's label is kept
         assert cm["metadata"]["annotations"]["brokkr.io/owner-id"] == cluster.agent_id
-        assert cluster.get("apps", "Deployment", "web", ns) is not None
+        # objects of one priority group are applied side by side, so the Deployment may land after the ConfigMap
+        wait_until(
+            lambda c=cluster: c.get("apps", "Deployment", "web", ns), 30, what=f"deployment in {cluster.name}"
+        )
 
     yaml_v2 = yaml_v1.replace('value: "v1"', 'value: "v2"').replace(
         _configmap("extra", ns, "keep-me-not") + "---\n", ""
@@ -211,7 +214,12 @@ def test_generator_flow_with_versions_and_a_template(system: System) -> None:
             lambda c=cluster: c.get("", "ConfigMap", "from-template", "default"), 30, what="template output"
         )
         assert cm["data"]["replicas"] == "1"
-        assert cluster.get("", "ConfigMap", "ci-cm", "default") is None  # superseded by the rendered object
+        # superseded by the rendered object; pruning follows the apply
+        wait_until(
+            lambda c=cluster: c.get("", "ConfigMap", "ci-cm", "default") is None,
+            30,
+            what="superseded object pruned",
+        )
 
 
 def test_health_is_rolled_up_per_cluster(system: System) -> None:
