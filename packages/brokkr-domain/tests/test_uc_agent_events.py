@@ -8,10 +8,11 @@ from uuid import UUID
 import pytest
 
 from brokkr_domain.errors import ForbiddenError, NotFoundError, ValidationError
-from brokkr_domain.model import Actor, Caller, WebhookDelivery, WebhookFilters, WebhookSubscription
+from brokkr_domain.model import Actor, Caller, WebhookFilters
 from brokkr_domain.testing import FakeClock, InMemoryUnitOfWorkFactory, RecordingAuditSink, SequentialIds
 from brokkr_domain.usecases import agent_events, agents, generators, stacks
 from brokkr_domain.usecases.context import Services
+from domain_support import deliveries, subscribe
 
 ADMIN = Caller(actor=Actor.admin())
 YAML = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n"
@@ -61,29 +62,6 @@ def w(s: Services) -> World:
     return World(s)
 
 
-def subscribe(s: Services, pattern: str, filters: WebhookFilters | None = None) -> UUID:
-    now = s.clock.now()
-    with s.uow() as uow:
-        sub = uow.webhooks.add(
-            WebhookSubscription(
-                id=s.ids.new_id(),
-                name="hook",
-                url="https://receiver.test/",
-                event_types=(pattern,),
-                filters=filters,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        uow.commit()
-    return sub.id
-
-
-def deliveries(s: Services, sub_id: UUID) -> list[WebhookDelivery]:
-    with s.uow() as uow:
-        return uow.deliveries.list_for_subscription(sub_id)
-
-
 # --- reporting --------------------------------------------------------------------------------------------
 
 
@@ -110,13 +88,13 @@ def test_report_normalises_status_and_emits_the_matching_event(
 def test_report_context_lets_filters_select_by_agent_stack_and_labels(s: Services, w: World) -> None:
     agents.add_agent_label(s, ADMIN, w.a, "edge")
     agents.add_agent_annotation(s, ADMIN, w.a, key="region", value="eu")
-    by_agent = subscribe(s, "*", WebhookFilters(agent_id=w.a))
-    by_other_agent = subscribe(s, "*", WebhookFilters(agent_id=w.b))
-    by_stack = subscribe(s, "deployment.applied", WebhookFilters(stack_id=w.stack1))
-    by_other_stack = subscribe(s, "deployment.applied", WebhookFilters(stack_id=w.stack2))
-    by_annotation = subscribe(s, "deployment.applied", WebhookFilters(labels={"region": "eu"}))
-    by_label = subscribe(s, "deployment.applied", WebhookFilters(labels={"edge": ""}))
-    by_wrong_label = subscribe(s, "deployment.applied", WebhookFilters(labels={"region": "us"}))
+    by_agent = subscribe(s, "*", filters=WebhookFilters(agent_id=w.a))
+    by_other_agent = subscribe(s, "*", filters=WebhookFilters(agent_id=w.b))
+    by_stack = subscribe(s, "deployment.applied", filters=WebhookFilters(stack_id=w.stack1))
+    by_other_stack = subscribe(s, "deployment.applied", filters=WebhookFilters(stack_id=w.stack2))
+    by_annotation = subscribe(s, "deployment.applied", filters=WebhookFilters(labels={"region": "eu"}))
+    by_label = subscribe(s, "deployment.applied", filters=WebhookFilters(labels={"edge": ""}))
+    by_wrong_label = subscribe(s, "deployment.applied", filters=WebhookFilters(labels={"region": "us"}))
     w.report(w.a, w.obj1)
     assert [len(deliveries(s, sub)) for sub in (by_agent, by_stack, by_annotation, by_label)] == [1, 1, 1, 1]
     assert [len(deliveries(s, sub)) for sub in (by_other_agent, by_other_stack, by_wrong_label)] == [0, 0, 0]

@@ -7,11 +7,12 @@ from uuid import UUID
 import pytest
 
 from brokkr_domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from brokkr_domain.model import Actor, ActorType, Caller, EventType, WebhookDelivery, WebhookSubscription
+from brokkr_domain.model import Actor, ActorType, Caller, EventType
 from brokkr_domain.testing import FakeClock, InMemoryUnitOfWorkFactory, RecordingAuditSink, SequentialIds
 from brokkr_domain.usecases import agent_events, agents, generators, stacks
 from brokkr_domain.usecases.auth import authenticate
 from brokkr_domain.usecases.context import Services
+from domain_support import deliveries, subscribe
 
 ADMIN = Caller(actor=Actor.admin(), ip_address="192.0.2.10", user_agent="brokkr-cli")
 YAML = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n"
@@ -38,29 +39,6 @@ def as_agent(agent_id: UUID) -> Caller:
 
 def as_generator(generator_id: UUID) -> Caller:
     return Caller(actor=Actor.generator(generator_id))
-
-
-def subscribe(s: Services, *patterns: str, enabled: bool = True) -> UUID:
-    now = s.clock.now()
-    with s.uow() as uow:
-        sub = uow.webhooks.add(
-            WebhookSubscription(
-                id=s.ids.new_id(),
-                name="hook",
-                url="https://receiver.test/hook",
-                event_types=patterns,
-                enabled=enabled,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        uow.commit()
-    return sub.id
-
-
-def deliveries(s: Services, sub_id: UUID) -> list[WebhookDelivery]:
-    with s.uow() as uow:
-        return uow.deliveries.list_for_subscription(sub_id)
 
 
 def new_agent(s: Services, name: str = "a1", cluster: str = "c1") -> UUID:

@@ -9,10 +9,11 @@ from uuid import UUID
 import pytest
 
 from brokkr_domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from brokkr_domain.model import Actor, ActorType, Caller, WebhookDelivery, WebhookFilters, WebhookSubscription
+from brokkr_domain.model import Actor, ActorType, Caller, WebhookFilters
 from brokkr_domain.testing import FakeClock, InMemoryUnitOfWorkFactory, RecordingAuditSink, SequentialIds
 from brokkr_domain.usecases import agents, generators, stacks
 from brokkr_domain.usecases.context import Services
+from domain_support import deliveries, subscribe
 
 ADMIN = Caller(actor=Actor.admin())
 YAML = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n"
@@ -49,29 +50,6 @@ class World:
 @pytest.fixture
 def w(s: Services) -> World:
     return World(s)
-
-
-def subscribe(s: Services, pattern: str, filters: WebhookFilters | None = None) -> UUID:
-    now = s.clock.now()
-    with s.uow() as uow:
-        sub = uow.webhooks.add(
-            WebhookSubscription(
-                id=s.ids.new_id(),
-                name="hook",
-                url="https://receiver.test/",
-                event_types=(pattern,),
-                filters=filters,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        uow.commit()
-    return sub.id
-
-
-def deliveries(s: Services, sub_id: UUID) -> list[WebhookDelivery]:
-    with s.uow() as uow:
-        return uow.deliveries.list_for_subscription(sub_id)
 
 
 # --- stacks -----------------------------------------------------------------------------------------------
@@ -159,8 +137,8 @@ def test_delete_soft_deletes_objects_adds_a_marker_and_emits(
     objs = [
         stacks.create_deployment_object(s, ADMIN, w.stack, yaml_content=YAML.format(n)).id for n in ("a", "b")
     ]
-    by_stack = subscribe(s, "stack.deleted", WebhookFilters(stack_id=w.stack))
-    by_label = subscribe(s, "stack.*", WebhookFilters(labels={"prod": ""}))
+    by_stack = subscribe(s, "stack.deleted", filters=WebhookFilters(stack_id=w.stack))
+    by_label = subscribe(s, "stack.*", filters=WebhookFilters(labels={"prod": ""}))
 
     stacks.delete_stack(s, as_generator(w.owner), w.stack)
 
@@ -245,7 +223,7 @@ def test_annotations(s: Services, w: World, audit: RecordingAuditSink) -> None:
 def test_push_checksums_sequences_lists_emits_and_audits(
     s: Services, w: World, audit: RecordingAuditSink
 ) -> None:
-    sub = subscribe(s, "deployment.created", WebhookFilters(stack_id=w.stack))
+    sub = subscribe(s, "deployment.created", filters=WebhookFilters(stack_id=w.stack))
     first = stacks.create_deployment_object(s, as_generator(w.owner), w.stack, yaml_content=YAML.format("a"))
     second = stacks.create_deployment_object(s, ADMIN, w.stack, yaml_content=YAML.format("b"))
     assert first.yaml_checksum == hashlib.sha256(YAML.format("a").encode()).hexdigest()

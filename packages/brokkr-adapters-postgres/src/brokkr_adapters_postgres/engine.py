@@ -9,7 +9,6 @@ another schema's tables.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -19,8 +18,8 @@ from sqlalchemy.engine import URL, make_url
 
 from brokkr_adapters_postgres.connect_gate import ConnectGate, gate_connections
 from brokkr_domain.errors import ValidationError
+from brokkr_domain.labels import validate_schema_name
 
-SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SCHEMA_OPTION = "brokkr_schema"
 _CHECKED_IN = "brokkr_checked_in"
 DEAD_PEER_DETECTION = {  # libpq: probe an idle connection after 5 s, give up after 3 probes 2 s apart;
@@ -30,22 +29,6 @@ DEAD_PEER_DETECTION = {  # libpq: probe an idle connection after 5 s, give up af
     "keepalives_count": 3,
     "tcp_user_timeout": 15_000,
 }
-
-
-def validate_schema_name(name: str) -> str:
-    """Return ``name`` if it is a safe PostgreSQL schema name, else raise ``ValidationError``.
-
-    Lower-case letters, digits and ``_``, starting with a letter or ``_``, at most 63 characters (PostgreSQL
-    would silently truncate longer names); ``pg_`` is reserved by PostgreSQL.
-    """
-    if not SCHEMA_PATTERN.fullmatch(name) or name.startswith("pg_"):
-        raise ValidationError(
-            f"invalid database schema name {name!r}: use 1-63 lower-case letters, digits or '_', "
-            "starting with a letter or '_' (and not 'pg_')",
-            code="invalid_schema_name",
-            details={"schema": name},
-        )
-    return name
 
 
 def quote_schema(name: str) -> str:
@@ -170,7 +153,6 @@ def display_url(url: str | URL) -> str:
 
 __all__ = [
     "DEAD_PEER_DETECTION",
-    "SCHEMA_PATTERN",
     "connect_arguments",
     "connect_options",
     "display_url",
