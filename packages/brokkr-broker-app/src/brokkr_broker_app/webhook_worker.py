@@ -19,9 +19,9 @@ from brokkr_broker_app.metrics import BrokerMetrics
 from brokkr_broker_app.runtime import LiveSettings
 from brokkr_domain.model import DeliveryOutcome, WebhookDelivery, WebhookSubscription
 from brokkr_domain.ports.http_sender import TIMED_OUT, WebhookSender
-from brokkr_domain.rules.webhooks import delivery_headers
 from brokkr_domain.usecases import webhooks
 from brokkr_domain.usecases.context import Services
+from brokkr_domain.webhook_posting import post_delivery
 
 log = logging.getLogger("brokkr.broker.webhooks")
 
@@ -202,17 +202,8 @@ class WebhookDeliveryWorker:
 
     def _post(self, delivery: WebhookDelivery, sub: WebhookSubscription) -> DeliveryOutcome:
         """POST one delivery with its subscription's headers, signature and timeout."""
-        headers = delivery_headers(
-            event_type=delivery.event_type,
-            delivery_id=delivery.id,
-            auth_header=sub.auth_header,
-            signing_secret=sub.signing_secret,
-            payload=delivery.payload,
-            timestamp=self.services.clock.now(),
-        )
-        outcome = self.sender.post(
-            sub.url, delivery.payload.encode("utf-8"), headers, float(sub.timeout_seconds)
-        )
+        pending = webhooks.pending_delivery(delivery, sub)
+        outcome = post_delivery(self.sender, pending, self.services.clock.now())
         self.metrics.webhook_deliveries.labels(outcome="success" if outcome.success else "failure").inc()
         return outcome
 

@@ -1,7 +1,7 @@
 """Webhook deliveries routed to this agent (subscriptions with target labels): POST each, report each.
 
-The headers and the signature are built by the same rule as the broker's own deliveries
-(``rules.webhooks.delivery_headers``, contract decision 8), so receivers cannot tell the two paths apart.
+Each POST is made by ``webhook_posting.post_delivery``, as the broker makes its own (contract decision 8), so
+receivers cannot tell the two paths apart.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from brokkr_domain.model import DeliveryOutcome, PendingWebhookDelivery
 from brokkr_domain.ports.broker_gateway import BrokerGateway
 from brokkr_domain.ports.http_sender import WebhookSender
 from brokkr_domain.ports.system import Clock
-from brokkr_domain.rules.webhooks import delivery_headers
+from brokkr_domain.webhook_posting import post_delivery
 
 PARALLEL_DELIVERIES = 10  # as many as the broker hands out per fetch
 
@@ -26,23 +26,6 @@ class DeliveryAttempt:
     delivery_id: UUID
     outcome: DeliveryOutcome
     reported: bool
-
-
-def deliver_one(sender: WebhookSender, delivery: PendingWebhookDelivery, clock: Clock) -> DeliveryOutcome:
-    """POST one delivery; a sender that breaks its no-raise promise still yields a failed outcome."""
-    body = delivery.payload.encode("utf-8")
-    headers = delivery_headers(
-        event_type=delivery.event_type,
-        delivery_id=delivery.id,
-        auth_header=delivery.auth_header,
-        signing_secret=delivery.signing_secret,
-        payload=body,
-        timestamp=clock.now(),
-    )
-    try:
-        return sender.post(delivery.url, body, headers, float(delivery.timeout_seconds))
-    except Exception as exc:  # one broken receiver must not stop the batch
-        return DeliveryOutcome(success=False, error=f"Request error: {type(exc).__name__}: {exc}")
 
 
 def deliver_pending_webhooks(
@@ -66,7 +49,7 @@ def deliver_pending_webhooks(
         return []
 
     def deliver_and_report(delivery: PendingWebhookDelivery) -> tuple[DeliveryAttempt, TransientError | None]:
-        outcome = deliver_one(sender, delivery, clock)
+        outcome = post_delivery(sender, delivery, clock.now())
         try:
             gateway.report_webhook(delivery.id, outcome)
         except TransientError as exc:
@@ -83,4 +66,4 @@ def deliver_pending_webhooks(
     return [attempt for attempt, _ in results]
 
 
-__all__ = ["PARALLEL_DELIVERIES", "DeliveryAttempt", "deliver_one", "deliver_pending_webhooks"]
+__all__ = ["PARALLEL_DELIVERIES", "DeliveryAttempt", "deliver_pending_webhooks"]

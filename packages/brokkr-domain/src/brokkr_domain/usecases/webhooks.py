@@ -10,8 +10,7 @@ deliveries list; it is not duplicated in the audit log, which gets subscription 
 deliveries that died (``webhook.delivery_failed``).
 
 The HTTP POST itself is the broker app's job: it calls :func:`claim_broker_batch`, sends each delivery with
-``rules.webhooks.delivery_headers`` and the subscription's timeout, and reports with
-:func:`record_broker_outcome`.
+``webhook_posting.post_delivery`` (as agents do) and reports with :func:`record_broker_outcome`.
 """
 
 from __future__ import annotations
@@ -300,7 +299,8 @@ test_webhook_payload.__test__ = False  # type: ignore[attr-defined]
 # --- agents delivering ------------------------------------------------------------------------------------
 
 
-def _pending(delivery: WebhookDelivery, sub: WebhookSubscription) -> PendingWebhookDelivery:
+def pending_delivery(delivery: WebhookDelivery, sub: WebhookSubscription) -> PendingWebhookDelivery:
+    """A delivery with its subscription's (decrypted) target: what a deliverer POSTs."""
     return PendingWebhookDelivery(
         id=delivery.id,
         subscription_id=sub.id,
@@ -326,7 +326,8 @@ def pending_deliveries_for_agent(s: Services, caller: Caller, agent_id: UUID) ->
         facts = agent_facts(uow, agent_id)
         claimed = uow.deliveries.claim_for_agent(facts, now, AGENT_BATCH, now + AGENT_LEASE)
         pending = [
-            _pending(delivery, sub) for delivery, sub in _held_per_timeout(uow, claimed, now, AGENT_LEASE)
+            pending_delivery(delivery, sub)
+            for delivery, sub in _held_per_timeout(uow, claimed, now, AGENT_LEASE)
         ]
         uow.commit()
     return pending
@@ -505,6 +506,7 @@ __all__ = [
     "list_event_types",
     "list_webhooks",
     "pending_deliveries_for_agent",
+    "pending_delivery",
     "record_broker_outcome",
     "report_delivery_result",
     "run_webhook_retention",
